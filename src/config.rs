@@ -1,0 +1,203 @@
+//! Configuration from flags, environment and defaults, all described by one table that also prints `--help`.
+//! A flag beats its environment variable, which beats the default.
+
+use std::net::{IpAddr, SocketAddr};
+
+use crate::log::Format;
+
+/// One option: its flag, environment variable, default and meaning.
+pub struct Opt {
+    pub flag: &'static str,
+    pub env: &'static str,
+    pub default: &'static str,
+    pub help: &'static str,
+}
+
+pub const OPTIONS: &[Opt] = &[
+    Opt {
+        flag: "--port",
+        env: "PORT",
+        default: "8080",
+        help: "TCP port to listen on (0 picks a free one)",
+    },
+    Opt {
+        flag: "--bind",
+        env: "BIND",
+        default: "0.0.0.0",
+        help: "address to listen on (:: for IPv4 and IPv6)",
+    },
+    Opt {
+        flag: "--workers",
+        env: "WORKERS",
+        default: "auto",
+        help:
+            "worker threads; auto = cgroup CPU quota rounded down, capped by the CPU affinity mask",
+    },
+    Opt {
+        flag: "--drain-seconds",
+        env: "DRAIN_SECONDS",
+        default: "0",
+        help: "after SIGTERM, keep serving (with /ready = 503) this long before closing listeners",
+    },
+    Opt {
+        flag: "--log-format",
+        env: "LOG_FORMAT",
+        default: "logfmt",
+        help: "logfmt or json",
+    },
+];
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    pub addr: SocketAddr,
+    /// None: derive from the CPUs (see `cpu.rs`).
+    pub workers: Option<usize>,
+    pub drain_seconds: u64,
+    pub log_format: Format,
+}
+
+#[derive(Debug, PartialEq)]
+pub enum Command {
+    Run(Config),
+    Help,
+    Version,
+}
+
+pub fn help() -> String {
+    let mut s = String::from(
+        "counter: a tiny HTTP counter service\n\nUsage: counter [OPTIONS]\n\nOptions:\n",
+    );
+    for o in OPTIONS {
+        s.push_str(&format!(
+            "  {:<16} {} (env {}, default {})\n",
+            format!("{} <v>", o.flag),
+            o.help,
+            o.env,
+            o.default
+        ));
+    }
+    s.push_str("  -h, --help       print this help\n  -V, --version    print the version\n");
+    s
+}
+
+/// Parses `args` (without the program name), reading unset options from `env`.
+pub fn parse<I, E>(args: I, env: E) -> Result<Command, String>
+where
+    I: IntoIterator<Item = String>,
+    E: Fn(&str) -> Option<String>,
+{
+    let mut values: Vec<Option<String>> = OPTIONS
+        .iter()
+        .map(|o| env(o.env).filter(|v| !v.is_empty()))
+        .collect();
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "-h" | "--help" => return Ok(Command::Help),
+            "-V" | "--version" => return Ok(Command::Version),
+            _ => {}
+        }
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) => (f.to_string(), Some(v.to_string())),
+            None => (arg.clone(), None),
+        };
+        let i = OPTIONS
+            .iter()
+            .position(|o| o.flag == flag)
+            .ok_or_else(|| format!("unknown option {arg}"))?;
+        let value = match inline {
+            Some(v) => v,
+            None => args.next().ok_or_else(|| format!("{flag} needs a value"))?,
+        };
+        values[i] = Some(value);
+    }
+    let get = |flag: &str| -> String {
+        let i = OPTIONS.iter().position(|o| o.flag == flag).unwrap_or(0);
+        values[i]
+            .clone()
+            .unwrap_or_else(|| OPTIONS[i].default.to_string())
+    };
+    let port: u16 = get("--port")
+        .parse()
+        .map_err(|_| format!("invalid port {:?}", get("--port")))?;
+    let ip: IpAddr = get("--bind")
+        .parse()
+        .map_err(|_| format!("invalid bind address {:?}", get("--bind")))?;
+    let workers = match get("--workers").as_str() {
+        "auto" => None,
+        w => match w.parse::<usize>() {
+            Ok(n) if n >= 1 => Some(n),
+            _ => return Err(format!("invalid workers {w:?}: a number >= 1 or auto")),
+        },
+    };
+    let drain = get("--drain-seconds");
+    let drain_seconds = drain
+        .parse()
+        .map_err(|_| format!("invalid drain seconds {drain:?}"))?;
+    let log_format = match get("--log-format").as_str() {
+        "logfmt" => Format::Logfmt,
+        "json" => Format::Json,
+        f => return Err(format!("invalid log format {f:?}: logfmt or json")),
+    };
+    Ok(Command::Run(Config {
+        addr: SocketAddr::new(ip, port),
+        workers,
+        drain_seconds,
+        log_format,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str], env: &[(&str, &str)]) -> Result<Command, String> {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        parse(args.iter().map(|s| s.to_string()), move |k| {
+            env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+        })
+    }
+
+    #[test]
+    fn defaults_env_and_flags() {
+        let Ok(Command::Run(c)) = run(&[], &[]) else {
+            panic!()
+        };
+        assert_eq!(c.addr, "0.0.0.0:8080".parse().unwrap());
+        assert_eq!(
+            (c.workers, c.drain_seconds, c.log_format),
+            (None, 0, Format::Logfmt)
+        );
+        let Ok(Command::Run(c)) = run(&["--port", "9000"], &[("PORT", "7000"), ("WORKERS", "3")])
+        else {
+            panic!()
+        };
+        assert_eq!(c.addr.port(), 9000);
+        assert_eq!(c.workers, Some(3));
+        let Ok(Command::Run(c)) = run(
+            &["--bind=::1", "--log-format", "json"],
+            &[("DRAIN_SECONDS", "5")],
+        ) else {
+            panic!()
+        };
+        assert_eq!(c.addr, "[::1]:8080".parse().unwrap());
+        assert_eq!((c.drain_seconds, c.log_format), (5, Format::Json));
+    }
+
+    #[test]
+    fn errors_and_help() {
+        assert_eq!(run(&["--help"], &[]), Ok(Command::Help));
+        assert!(run(&["--port", "99999"], &[]).is_err());
+        assert!(run(&["--workers", "0"], &[]).is_err());
+        assert!(run(&["--nope"], &[]).is_err());
+        assert!(run(&["--port"], &[]).is_err());
+        for o in OPTIONS {
+            assert!(
+                help().contains(o.flag) && help().contains(o.env) && help().contains(o.default)
+            );
+        }
+    }
+}

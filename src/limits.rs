@@ -1,0 +1,70 @@
+//! Every size, time and count limit of the server, in one place.
+//!
+//! Each constant carries its unit last and says why it has the value it has. Relationships between limits
+//! are checked at compile time at the bottom of the file.
+
+/// Largest request head (request line + header fields) we buffer. Real clients send a few hundred bytes;
+/// nginx's default `large_client_header_buffers` is 8 KiB too. Beyond it: 431 (RFC 6585 §5).
+pub const HEADER_BYTES_MAX: usize = 8 * 1024;
+
+/// Longest request-target. Our targets are short paths; a long one is a scanner. Beyond it: 414
+/// (RFC 9110 §15.5.15).
+pub const TARGET_BYTES_MAX: usize = 2 * 1024;
+
+/// Most header fields in one request. httparse needs a fixed array; more fields than this: 431.
+pub const HEADERS_MAX: usize = 48;
+
+/// Largest request body we read and discard (no endpoint takes a body). Beyond it: 413 (RFC 9110 §15.5.14).
+pub const BODY_BYTES_MAX: usize = 16 * 1024;
+
+/// One request as buffered on a connection: head plus a discarded body.
+pub const REQUEST_BYTES_MAX: usize = HEADER_BYTES_MAX + BODY_BYTES_MAX;
+
+/// Per-worker read buffer: one `read(2)` fills at most this much. 64 KiB holds hundreds of pipelined
+/// requests, so a pipelining client is answered in one write per read.
+pub const READ_BUFFER_BYTES: usize = 64 * 1024;
+
+/// Output high-water mark per connection: once this many response bytes wait to be written, the
+/// connection stops parsing (and so reading) until the client drains them. Bounds memory per connection
+/// against clients that pipeline but never read.
+pub const OUTPUT_HIGH_WATER_BYTES: usize = 64 * 1024;
+
+/// Largest single response we render (headers + JSON). Checked by tests on the longest counter value.
+pub const RESPONSE_BYTES_MAX: usize = 512;
+
+/// Connection slots per worker, allocated at worker start. 10,000 connections spread over workers fit in
+/// one worker even when SO_REUSEPORT hashes unevenly.
+pub const CONNECTIONS_PER_WORKER_MAX: usize = 16 * 1024;
+
+/// mio events drained per `epoll_wait`.
+pub const EVENTS_PER_POLL: usize = 1024;
+
+/// Close a keep-alive connection after this long with no request. Longer than common proxies' backend idle
+/// timeouts (Traefik: 90 s), so the proxy closes first and never reuses a connection we just closed.
+pub const IDLE_TIMEOUT_SECS: u64 = 120;
+
+/// A request head (or a new connection's first byte) must arrive completely within this long: cuts off
+/// silent connections and slowloris clients that trickle a header.
+pub const HEADER_TIMEOUT_SECS: u64 = 10;
+
+/// A client that stops reading its responses is closed once no write progress happened for this long.
+pub const SEND_TIMEOUT_SECS: u64 = 30;
+
+/// After a final response (`Connection: close`, or an error) we half-close and read until the client closes,
+/// at most this long, so unread request bytes do not turn our FIN into an RST that destroys the response.
+pub const LINGER_SECS: u64 = 2;
+
+/// Once shutdown begins, in-flight responses get this long to finish before the process exits anyway.
+pub const SHUTDOWN_DEADLINE_SECS: u64 = 5;
+
+/// How often a worker wakes with nothing to do, to expire timeouts and refresh its Date cache.
+pub const TICK_MILLIS: u64 = 1000;
+
+/// `listen(2)` backlog per worker socket; the kernel caps it at `net.core.somaxconn`.
+pub const LISTEN_BACKLOG: i32 = 4096;
+
+const _: () = assert!(TARGET_BYTES_MAX < HEADER_BYTES_MAX);
+const _: () = assert!(REQUEST_BYTES_MAX <= READ_BUFFER_BYTES);
+const _: () = assert!(RESPONSE_BYTES_MAX < OUTPUT_HIGH_WATER_BYTES);
+const _: () = assert!(HEADER_TIMEOUT_SECS < IDLE_TIMEOUT_SECS);
+const _: () = assert!(LINGER_SECS < SHUTDOWN_DEADLINE_SECS);

@@ -1,0 +1,118 @@
+//! The `counter` binary: configuration, startup log, the server, and the signal-driven shutdown. The only
+//! place that turns errors into exit codes.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use counter::app::App;
+use counter::config::{self, Command};
+use counter::cpu::Cpus;
+use counter::lifecycle::Phase;
+use counter::log;
+use counter::server::{signals, Server};
+
+fn main() -> ExitCode {
+    let config = match config::parse(std::env::args().skip(1), |k| std::env::var(k).ok()) {
+        Ok(Command::Run(config)) => config,
+        Ok(Command::Help) => {
+            print!("{}", config::help());
+            return ExitCode::SUCCESS;
+        }
+        Ok(Command::Version) => {
+            println!("counter {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("counter: {e}\n\n{}", config::help());
+            return ExitCode::from(2);
+        }
+    };
+    log::set_format(config.log_format);
+    log::info("starting", &[("version", &env!("CARGO_PKG_VERSION"))]);
+
+    match raise_fd_limit() {
+        Ok(n) => log::info("file descriptor limit", &[("nofile", &n)]),
+        Err(e) => log::warn(
+            "could not raise the file descriptor limit",
+            &[("error", &e)],
+        ),
+    }
+    let cpus = Cpus::detect();
+    let workers = config.workers.unwrap_or_else(|| cpus.workers());
+    log::info(
+        "cores on the node",
+        &[
+            ("cores", &cpus.node_cores),
+            ("allowed", &cpus.allowed.len()),
+        ],
+    );
+    log::info("cgroup cpu limit", &[("limit", &cpus.quota_label())]);
+
+    // Before any thread starts, so every worker inherits the blocked mask.
+    let termination = match signals::block_termination() {
+        Ok(t) => t,
+        Err(e) => {
+            log::error("cannot block signals", &[("error", &e)]);
+            return ExitCode::FAILURE;
+        }
+    };
+    let app = Arc::new(App::new());
+    let server = match Server::start(config.addr, workers, &cpus.pin_list(), Arc::clone(&app)) {
+        Ok(s) => s,
+        Err(e) => {
+            log::error("cannot listen", &[("addr", &config.addr), ("error", &e)]);
+            return ExitCode::FAILURE;
+        }
+    };
+    log::info(
+        "workers started",
+        &[
+            ("workers", &workers),
+            ("pinned", &!cpus.pin_list().is_empty()),
+        ],
+    );
+    log::info("listening", &[("addr", &server.addr)]);
+
+    let Some(signal) = termination.wait(None) else {
+        return ExitCode::FAILURE;
+    };
+    log::info(
+        "drain begins",
+        &[
+            ("signal", &signal),
+            ("drain_seconds", &config.drain_seconds),
+        ],
+    );
+    app.lifecycle.advance(Phase::Draining);
+    if config.drain_seconds > 0 {
+        // A second signal cuts the drain short.
+        if let Some(again) = termination.wait(Some(Duration::from_secs(config.drain_seconds))) {
+            log::info("drain cut short", &[("signal", &again)]);
+        }
+    }
+    app.lifecycle.advance(Phase::Stopping);
+    server.wake_all();
+    server.join();
+    log::info("stopped", &[]);
+    ExitCode::SUCCESS
+}
+
+/// Raises the soft limit on open files to the hard limit: each connection is one fd.
+fn raise_fd_limit() -> std::io::Result<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit read and write the rlimit struct we own; return values are checked.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        lim.rlim_cur = lim.rlim_max;
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(lim.rlim_cur)
+}

@@ -1,0 +1,345 @@
+//! One connection's state machine and the bytes it must keep between events. It never registers or
+//! deregisters anything: it returns `Keep` or `Close` and the worker loop does the rest.
+//!
+//! # The edge-triggered contract (mio registers every source edge-triggered)
+//! - Readable: read until `WouldBlock`, or until a read returns less than the buffer (the kernel had no more;
+//!   new data raises a new edge), `Ok(0)` is the peer's FIN, `Interrupted` is retried.
+//! - Responses are written eagerly, once per read, right after parsing: a pipelined batch costs one write.
+//! - Write until done or `WouldBlock`; only then does a WRITABLE edge matter, and it resumes the flush.
+//! - Registration is READABLE | WRITABLE once at accept: no `epoll_ctl` per request.
+//!
+//! # Memory
+//! An idle connection owns no buffer. Reads land in the worker's scratch buffer and responses are rendered into
+//! the worker's scratch output; only the leftovers (a partial request, response bytes the socket refused) are
+//! copied into this connection's own `input` / `output`, which are bounded by the limits.
+
+use std::io::{self, Read, Write};
+use std::net::Shutdown;
+
+use mio::net::TcpStream;
+
+use crate::app::App;
+use crate::http::date::DateCache;
+use crate::limits::{
+    HEADER_TIMEOUT_SECS, IDLE_TIMEOUT_SECS, LINGER_SECS, OUTPUT_HIGH_WATER_BYTES,
+    READ_BUFFER_BYTES, RESPONSE_BYTES_MAX, SEND_TIMEOUT_SECS,
+};
+
+/// Buffers a worker allocates once at start and lends to whichever connection has an event.
+pub struct Scratch {
+    pub read: Box<[u8]>,
+    /// Empty between events (invariant): responses rendered here are written or moved to `Conn::output`.
+    pub out: Vec<u8>,
+}
+
+impl Scratch {
+    pub fn new() -> Scratch {
+        Scratch {
+            read: vec![0; READ_BUFFER_BYTES].into_boxed_slice(),
+            out: Vec::with_capacity(OUTPUT_HIGH_WATER_BYTES + RESPONSE_BYTES_MAX),
+        }
+    }
+}
+
+impl Default for Scratch {
+    fn default() -> Scratch {
+        Scratch::new()
+    }
+}
+
+/// What a connection needs from its worker while it handles one event.
+pub struct Ctx<'w> {
+    pub app: &'w App,
+    pub dates: &'w mut DateCache,
+    pub scratch: &'w mut Scratch,
+}
+
+/// The readiness an event reported.
+#[derive(Clone, Copy, Debug)]
+pub struct Readiness {
+    pub readable: bool,
+    pub writable: bool,
+    /// The peer shut down its side: read until `Ok(0)` even after a short read.
+    pub read_closed: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The client closed (FIN) with nothing left to answer.
+    PeerClosed,
+    /// A final response was written and the client closed or the linger ran out.
+    Done,
+    /// An I/O error (reset, broken pipe).
+    Error,
+    IdleTimeout,
+    HeaderTimeout,
+    SendTimeout,
+    /// The worker is shutting down and this connection was idle.
+    Shutdown,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Keep,
+    Close(CloseReason),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Open,
+    /// Final response sent and our side shut down: discard input until the client closes.
+    Lingering,
+}
+
+pub struct Conn {
+    stream: TcpStream,
+    state: State,
+    /// Request bytes received but not answered: a partial request, or requests held back by backpressure.
+    input: Vec<u8>,
+    /// Response bytes the socket has not taken yet.
+    output: Vec<u8>,
+    /// A final response was rendered: no more requests are read; close once `output` is flushed.
+    closing: bool,
+    /// The client sent FIN: answer what is buffered, then close.
+    peer_eof: bool,
+    /// Unix second at which this connection is closed unless something moves it.
+    deadline: u64,
+    deadline_reason: CloseReason,
+}
+
+fn would_block(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::WouldBlock
+}
+
+fn interrupted(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::Interrupted
+}
+
+impl Conn {
+    pub fn new(stream: TcpStream, now: u64) -> Conn {
+        Conn {
+            stream,
+            state: State::Open,
+            input: Vec::new(),
+            output: Vec::new(),
+            closing: false,
+            peer_eof: false,
+            // A new connection must send its first request head within the header timeout.
+            deadline: now + HEADER_TIMEOUT_SECS,
+            deadline_reason: CloseReason::HeaderTimeout,
+        }
+    }
+
+    pub fn stream_mut(&mut self) -> &mut TcpStream {
+        &mut self.stream
+    }
+
+    /// Closes the connection if its deadline passed.
+    pub fn check_deadline(&self, now: u64) -> Outcome {
+        if now >= self.deadline {
+            Outcome::Close(self.deadline_reason)
+        } else {
+            Outcome::Keep
+        }
+    }
+
+    /// Nothing in flight: safe to close during shutdown without cutting a request or response.
+    pub fn is_idle(&self) -> bool {
+        self.input.is_empty() && self.output.is_empty() && self.state == State::Open
+    }
+
+    /// Bytes this connection holds beyond its struct (for the memory bound tests and metrics).
+    pub fn buffered_bytes(&self) -> usize {
+        self.input.capacity() + self.output.capacity()
+    }
+
+    pub fn on_event(&mut self, ready: Readiness, ctx: &mut Ctx<'_>) -> Outcome {
+        match self.handle(ready, ctx) {
+            Ok(outcome) => outcome,
+            Err(_) => Outcome::Close(CloseReason::Error),
+        }
+    }
+
+    fn handle(&mut self, ready: Readiness, ctx: &mut Ctx<'_>) -> io::Result<Outcome> {
+        if self.state == State::Lingering {
+            return self.discard_until_eof(ctx);
+        }
+        let now = ctx.dates.now_secs();
+        if ready.writable && !self.output.is_empty() {
+            self.flush(ctx, now)?;
+        }
+        // Requests held back by backpressure go first, in order, before anything new is read.
+        self.answer_buffered(ctx, now)?;
+        if ready.readable || ready.read_closed {
+            self.read_and_answer(ctx, ready.read_closed, now)?;
+        }
+        self.settle(ctx, now)
+    }
+
+    /// No reading while this many response bytes wait: the client must read first.
+    fn backlogged(&self) -> bool {
+        self.output.len() >= OUTPUT_HIGH_WATER_BYTES
+    }
+
+    fn read_and_answer(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        read_closed: bool,
+        now: u64,
+    ) -> io::Result<()> {
+        while !self.closing
+            && !self.peer_eof
+            && !self.backlogged()
+            && self.input.len() < READ_BUFFER_BYTES
+        {
+            let n = match self.stream.read(&mut ctx.scratch.read) {
+                Ok(0) => {
+                    self.peer_eof = true;
+                    break;
+                }
+                Ok(n) => n,
+                Err(e) if would_block(&e) => break,
+                Err(e) if interrupted(&e) => continue,
+                Err(e) => return Err(e),
+            };
+            let had_input = !self.input.is_empty();
+            if had_input {
+                self.input.extend_from_slice(&ctx.scratch.read[..n]);
+                self.answer_input(ctx, now);
+            } else {
+                // The common case: whole requests in one read, answered straight from the scratch buffer.
+                let out = if self.output.is_empty() {
+                    &mut ctx.scratch.out
+                } else {
+                    &mut self.output
+                };
+                let answered = ctx.app.answer(&ctx.scratch.read[..n], ctx.dates, out);
+                self.closing |= answered.close;
+                self.input
+                    .extend_from_slice(&ctx.scratch.read[answered.consumed..n]);
+            }
+            if self.input.is_empty() {
+                self.set_deadline(now + IDLE_TIMEOUT_SECS, CloseReason::IdleTimeout);
+            } else if !had_input {
+                // A request head has begun: it must be complete within the header timeout (slowloris).
+                self.set_deadline(now + HEADER_TIMEOUT_SECS, CloseReason::HeaderTimeout);
+            }
+            self.flush(ctx, now)?;
+            if n < ctx.scratch.read.len() && !read_closed {
+                break; // a short read drained the socket; the next byte raises a new edge
+            }
+        }
+        self.answer_buffered(ctx, now)
+    }
+
+    /// Answers complete requests left in `input` (held back by backpressure) while the client keeps reading.
+    fn answer_buffered(&mut self, ctx: &mut Ctx<'_>, now: u64) -> io::Result<()> {
+        while !self.input.is_empty() && !self.closing && !self.backlogged() {
+            let before = self.input.len();
+            self.answer_input(ctx, now);
+            self.flush(ctx, now)?;
+            if self.input.len() == before {
+                break; // a partial request: it needs more bytes
+            }
+        }
+        Ok(())
+    }
+
+    /// Answers requests buffered in `input`, then forgets the bytes it consumed.
+    fn answer_input(&mut self, ctx: &mut Ctx<'_>, now: u64) {
+        let out = if self.output.is_empty() {
+            &mut ctx.scratch.out
+        } else {
+            &mut self.output
+        };
+        let answered = ctx.app.answer(&self.input, ctx.dates, out);
+        self.closing |= answered.close;
+        self.input.drain(..answered.consumed);
+        if answered.requests > 0 && self.input.is_empty() {
+            self.set_deadline(now + IDLE_TIMEOUT_SECS, CloseReason::IdleTimeout);
+        }
+    }
+
+    /// Writes pending response bytes until done or `WouldBlock`. Leaves `ctx.scratch.out` empty.
+    fn flush(&mut self, ctx: &mut Ctx<'_>, now: u64) -> io::Result<()> {
+        let from_scratch = !ctx.scratch.out.is_empty();
+        let pending: &[u8] = if from_scratch {
+            &ctx.scratch.out
+        } else {
+            &self.output
+        };
+        let mut written = 0;
+        while written < pending.len() {
+            match self.stream.write(&pending[written..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => written += n,
+                Err(e) if would_block(&e) => break,
+                Err(e) if interrupted(&e) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        if from_scratch {
+            self.output.extend_from_slice(&ctx.scratch.out[written..]);
+            ctx.scratch.out.clear();
+        } else {
+            self.output.drain(..written);
+        }
+        if !self.output.is_empty() && written > 0 {
+            self.set_deadline(now + SEND_TIMEOUT_SECS, CloseReason::SendTimeout);
+        } else if self.output.is_empty() && written > 0 && self.input.is_empty() {
+            self.set_deadline(now + IDLE_TIMEOUT_SECS, CloseReason::IdleTimeout);
+        }
+        Ok(())
+    }
+
+    /// After an event: decide whether the connection lives on, and give back buffer memory it no longer needs.
+    fn settle(&mut self, ctx: &mut Ctx<'_>, now: u64) -> io::Result<Outcome> {
+        if !self.output.is_empty() {
+            return Ok(Outcome::Keep); // a WRITABLE edge will resume
+        }
+        release_if_empty(&mut self.output);
+        release_if_empty(&mut self.input);
+        if self.closing {
+            if self.peer_eof {
+                return Ok(Outcome::Close(CloseReason::Done));
+            }
+            // RFC 9112 §9.6: half-close first, then read until the client closes, so request bytes still in
+            // flight do not make the kernel answer them with an RST that destroys the response we just sent.
+            self.stream.shutdown(Shutdown::Write)?;
+            self.state = State::Lingering;
+            self.set_deadline(now + LINGER_SECS, CloseReason::Done);
+            return self.discard_until_eof(ctx);
+        }
+        if self.peer_eof {
+            // Everything the client sent is answered (a partial request can no longer complete).
+            return Ok(Outcome::Close(CloseReason::PeerClosed));
+        }
+        Ok(Outcome::Keep)
+    }
+
+    fn discard_until_eof(&mut self, ctx: &mut Ctx<'_>) -> io::Result<Outcome> {
+        loop {
+            match self.stream.read(&mut ctx.scratch.read) {
+                Ok(0) => return Ok(Outcome::Close(CloseReason::Done)),
+                Ok(_) => continue,
+                Err(e) if would_block(&e) => return Ok(Outcome::Keep),
+                Err(e) if interrupted(&e) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn set_deadline(&mut self, deadline: u64, reason: CloseReason) {
+        self.deadline = deadline;
+        self.deadline_reason = reason;
+    }
+}
+
+/// Frees a buffer that grew past what a typical request needs once it is empty again, so an idle connection
+/// holds no memory after one burst. Small buffers are kept: a client that splits every request reuses them.
+fn release_if_empty(buf: &mut Vec<u8>) {
+    const KEEP_BYTES: usize = 4 * 1024;
+    if buf.is_empty() && buf.capacity() > KEEP_BYTES {
+        *buf = Vec::new();
+    }
+}

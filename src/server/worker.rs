@@ -1,0 +1,203 @@
+//! One worker thread: its own `mio::Poll`, its own SO_REUSEPORT listener, its own connection table, scratch
+//! buffers and Date cache, all allocated here at start. The loop owns every registration; connections only
+//! say `Keep` or `Close`.
+
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use mio::event::Event;
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Token};
+
+use super::conn::{CloseReason, Conn, Ctx, Outcome, Readiness, Scratch};
+use super::connections::Connections;
+use crate::app::App;
+use crate::http::date::DateCache;
+use crate::lifecycle::Phase;
+use crate::limits::{
+    CONNECTIONS_PER_WORKER_MAX, EVENTS_PER_POLL, SHUTDOWN_DEADLINE_SECS, TICK_MILLIS,
+};
+use crate::log;
+
+pub const LISTENER: Token = Token(usize::MAX - 1);
+pub const WAKER: Token = Token(usize::MAX - 2);
+
+pub struct Worker {
+    id: usize,
+    poll: Poll,
+    listener: Option<TcpListener>,
+    conns: Connections,
+    scratch: Scratch,
+    dates: DateCache,
+    app: Arc<App>,
+    /// accept(2) failed for lack of fds or memory: retry on the next tick or close, not in a busy loop.
+    accept_paused: bool,
+    /// Set once shutdown begins: the second at which remaining connections are dropped.
+    stop_deadline: Option<u64>,
+}
+
+/// Wall-clock Unix seconds. `clock_gettime` is a vDSO call, and the loop reads it once per wakeup, not per
+/// request.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl Worker {
+    pub fn new(
+        id: usize,
+        poll: Poll,
+        mut listener: TcpListener,
+        app: Arc<App>,
+    ) -> io::Result<Worker> {
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        Ok(Worker {
+            id,
+            poll,
+            listener: Some(listener),
+            conns: Connections::with_capacity(CONNECTIONS_PER_WORKER_MAX),
+            scratch: Scratch::new(),
+            dates: DateCache::new(unix_now()),
+            app,
+            accept_paused: false,
+            stop_deadline: None,
+        })
+    }
+
+    pub fn run(mut self) {
+        let mut events = Events::with_capacity(EVENTS_PER_POLL);
+        let mut last_tick = unix_now();
+        loop {
+            if let Err(e) = self
+                .poll
+                .poll(&mut events, Some(Duration::from_millis(TICK_MILLIS)))
+            {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                log::error("poll failed", &[("worker", &self.id), ("error", &e)]);
+                return;
+            }
+            let now = unix_now();
+            self.dates.refresh(now);
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept(now),
+                    WAKER => {} // the lifecycle moved; checked below
+                    token => self.on_conn_event(token.0, event),
+                }
+            }
+            if now != last_tick {
+                last_tick = now;
+                self.tick(now);
+            }
+            if self.app.lifecycle.phase() == Phase::Stopping && self.stop(now) {
+                return;
+            }
+        }
+    }
+
+    fn accept(&mut self, now: u64) {
+        let Some(listener) = self.listener.as_mut() else {
+            return;
+        };
+        loop {
+            let (mut stream, _) = match listener.accept() {
+                Ok(accepted) => accepted,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if is_resource_exhausted(&e) => {
+                    // The pending connection stays queued; an edge-triggered listener would not report it
+                    // again, so the tick (or the next close) retries instead of spinning here.
+                    self.accept_paused = true;
+                    return;
+                }
+                Err(_) => continue, // ECONNABORTED and friends: that one client is gone
+            };
+            let Some(index) = self.conns.vacant() else {
+                drop(stream); // table full: refuse cleanly (the client sees a close, not a hang)
+                continue;
+            };
+            // Responses go out in one write per batch; Nagle would only delay them.
+            let _ = stream.set_nodelay(true);
+            let interest = Interest::READABLE | Interest::WRITABLE;
+            if self
+                .poll
+                .registry()
+                .register(&mut stream, Token(index), interest)
+                .is_err()
+            {
+                continue;
+            }
+            self.conns.insert(index, Conn::new(stream, now));
+        }
+    }
+
+    fn on_conn_event(&mut self, index: usize, event: &Event) {
+        let Some(conn) = self.conns.get_mut(index) else {
+            return; // closed earlier in this batch of events
+        };
+        let ready = Readiness {
+            readable: event.is_readable() || event.is_error(),
+            writable: event.is_writable(),
+            read_closed: event.is_read_closed(),
+        };
+        let mut ctx = Ctx {
+            app: &self.app,
+            dates: &mut self.dates,
+            scratch: &mut self.scratch,
+        };
+        if let Outcome::Close(reason) = conn.on_event(ready, &mut ctx) {
+            self.close(index, reason);
+        }
+    }
+
+    fn close(&mut self, index: usize, _reason: CloseReason) {
+        if let Some(mut conn) = self.conns.remove(index) {
+            let _ = self.poll.registry().deregister(conn.stream_mut());
+        }
+        if self.accept_paused {
+            self.accept_paused = false;
+            self.accept(self.dates.now_secs());
+        }
+    }
+
+    /// Once a second: expire deadlines, retry a paused accept.
+    fn tick(&mut self, now: u64) {
+        for index in self.conns.indices() {
+            if let Some(Outcome::Close(reason)) =
+                self.conns.get_mut(index).map(|c| c.check_deadline(now))
+            {
+                self.close(index, reason);
+            }
+        }
+        if self.accept_paused {
+            self.accept_paused = false;
+            self.accept(now);
+        }
+    }
+
+    /// Shutdown: stop accepting, close idle connections, let in-flight ones finish. True when done.
+    fn stop(&mut self, now: u64) -> bool {
+        if let Some(mut listener) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+            self.stop_deadline = Some(now + SHUTDOWN_DEADLINE_SECS);
+        }
+        for index in self.conns.indices() {
+            if self.conns.get_mut(index).is_some_and(|c| c.is_idle()) {
+                self.close(index, CloseReason::Shutdown);
+            }
+        }
+        self.conns.is_empty() || self.stop_deadline.is_some_and(|d| now >= d)
+    }
+}
+
+fn is_resource_exhausted(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
