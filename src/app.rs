@@ -25,11 +25,7 @@ impl Default for App {
 
 impl App {
     pub fn new() -> App {
-        App {
-            status: AtomicCounter::new(),
-            status_v2: MutexCounter::new(),
-            lifecycle: Lifecycle::new(),
-        }
+        App { status: AtomicCounter::new(), status_v2: MutexCounter::new(), lifecycle: Lifecycle::new() }
     }
 
     /// Appends the response to `request` to `out`; returns whether the connection stays open after it.
@@ -43,35 +39,21 @@ impl App {
             response::fixed(out, kind, dates.imf(), persist, head_only)
         };
         match route(request.method, request.path) {
-            Route::Endpoint {
-                endpoint,
-                head_only,
-            } => match endpoint {
+            Route::Endpoint { endpoint, head_only } => match endpoint {
                 Endpoint::Status => {
-                    let snapshot = if head_only {
-                        self.status.peek()
-                    } else {
-                        self.status.increment(dates.now_secs())
-                    };
+                    let snapshot = if head_only { self.status.peek() } else { self.status.increment(dates.now_secs()) };
                     counter(out, dates, snapshot, persist, head_only);
                 }
                 Endpoint::StatusV2 => {
-                    let snapshot = if head_only {
-                        self.status_v2.peek()
-                    } else {
-                        self.status_v2.increment(dates.now_secs())
-                    };
+                    let snapshot =
+                        if head_only { self.status_v2.peek() } else { self.status_v2.increment(dates.now_secs()) };
                     counter(out, dates, snapshot, persist, head_only);
                 }
                 Endpoint::Health => fixed(out, response::HEALTH, dates, head_only),
-                Endpoint::Ready if self.lifecycle.is_ready() => {
-                    fixed(out, response::READY, dates, head_only)
-                }
+                Endpoint::Ready if self.lifecycle.is_ready() => fixed(out, response::READY, dates, head_only),
                 Endpoint::Ready => fixed(out, response::NOT_READY, dates, head_only),
             },
-            Route::MethodNotAllowed { head_only } => {
-                fixed(out, response::METHOD_NOT_ALLOWED, dates, head_only)
-            }
+            Route::MethodNotAllowed { head_only } => fixed(out, response::METHOD_NOT_ALLOWED, dates, head_only),
             Route::NotFound { head_only } => fixed(out, response::NOT_FOUND, dates, head_only),
         }
         persist != Persist::Close
@@ -106,11 +88,7 @@ impl App {
     /// Stops at a partial request, after a final response, or once `out` holds `OUTPUT_HIGH_WATER_BYTES`
     /// (backpressure: the rest stays buffered until the client reads).
     pub fn answer(&self, input: &[u8], dates: &mut DateCache, out: &mut Vec<u8>) -> Answered {
-        let mut answered = Answered {
-            consumed: 0,
-            requests: 0,
-            close: false,
-        };
+        let mut answered = Answered { consumed: 0, requests: 0, close: false };
         while answered.consumed < input.len() && out.len() < OUTPUT_HIGH_WATER_BYTES {
             match parse(&input[answered.consumed..]) {
                 Ok(Parsed::Complete { request, consumed }) => {
@@ -135,20 +113,7 @@ impl App {
     }
 }
 
-fn counter(
-    out: &mut Vec<u8>,
-    dates: &mut DateCache,
-    snapshot: Snapshot,
-    persist: Persist,
-    head_only: bool,
-) {
+fn counter(out: &mut Vec<u8>, dates: &mut DateCache, snapshot: Snapshot, persist: Persist, head_only: bool) {
     let last_changed = *dates.rfc3339(snapshot.last_changed);
-    response::counter(
-        out,
-        snapshot,
-        &last_changed,
-        dates.imf(),
-        persist,
-        head_only,
-    );
+    response::counter(out, snapshot, &last_changed, dates.imf(), persist, head_only);
 }

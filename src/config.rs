@@ -3,6 +3,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use crate::limits::{HEADER_TIMEOUT_SECS, IDLE_TIMEOUT_SECS};
 use crate::log::Format;
 
 /// One option: its flag, environment variable, default and meaning.
@@ -14,24 +15,13 @@ pub struct Opt {
 }
 
 pub const OPTIONS: &[Opt] = &[
-    Opt {
-        flag: "--port",
-        env: "PORT",
-        default: "8080",
-        help: "TCP port to listen on (0 picks a free one)",
-    },
-    Opt {
-        flag: "--bind",
-        env: "BIND",
-        default: "0.0.0.0",
-        help: "address to listen on (:: for IPv4 and IPv6)",
-    },
+    Opt { flag: "--port", env: "PORT", default: "8080", help: "TCP port to listen on (0 picks a free one)" },
+    Opt { flag: "--bind", env: "BIND", default: "0.0.0.0", help: "address to listen on (:: for IPv4 and IPv6)" },
     Opt {
         flag: "--workers",
         env: "WORKERS",
         default: "auto",
-        help:
-            "worker threads; auto = cgroup CPU quota rounded down, capped by the CPU affinity mask",
+        help: "worker threads; auto = cgroup CPU quota rounded down, capped by the CPU affinity mask",
     },
     Opt {
         flag: "--drain-seconds",
@@ -40,11 +30,18 @@ pub const OPTIONS: &[Opt] = &[
         help: "after SIGTERM, keep serving (with /ready = 503) this long before closing listeners",
     },
     Opt {
-        flag: "--log-format",
-        env: "LOG_FORMAT",
-        default: "logfmt",
-        help: "logfmt or json",
+        flag: "--idle-timeout",
+        env: "IDLE_TIMEOUT_SECS",
+        default: "120",
+        help: "seconds a keep-alive connection may stay idle; keep it above the proxy's (Traefik: 90)",
     },
+    Opt {
+        flag: "--header-timeout",
+        env: "HEADER_TIMEOUT_SECS",
+        default: "10",
+        help: "seconds a client has to send a whole request head once it connected or began one",
+    },
+    Opt { flag: "--log-format", env: "LOG_FORMAT", default: "logfmt", help: "logfmt or json" },
 ];
 
 #[derive(Clone, Debug, PartialEq)]
@@ -53,7 +50,21 @@ pub struct Config {
     /// None: derive from the CPUs (see `cpu.rs`).
     pub workers: Option<usize>,
     pub drain_seconds: u64,
+    pub timeouts: Timeouts,
     pub log_format: Format,
+}
+
+/// Connection timeouts in seconds; defaults in `limits.rs`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    pub idle_secs: u64,
+    pub header_secs: u64,
+}
+
+impl Default for Timeouts {
+    fn default() -> Timeouts {
+        Timeouts { idle_secs: IDLE_TIMEOUT_SECS, header_secs: HEADER_TIMEOUT_SECS }
+    }
 }
 
 #[derive(Debug, PartialEq)]
@@ -64,19 +75,11 @@ pub enum Command {
 }
 
 pub fn help() -> String {
-    let mut s = String::from(
-        "counter: a tiny HTTP counter service\n\nUsage: counter [OPTIONS]\n\nOptions:\n",
-    );
+    let mut s = String::from("counter: a tiny HTTP counter service\n\nUsage: counter [OPTIONS]\n\nOptions:\n");
     for o in OPTIONS {
-        s.push_str(&format!(
-            "  {:<16} {} (env {}, default {})\n",
-            format!("{} <v>", o.flag),
-            o.help,
-            o.env,
-            o.default
-        ));
+        s.push_str(&format!("  {:<22} {} (env {}, default {})\n", format!("{} <v>", o.flag), o.help, o.env, o.default));
     }
-    s.push_str("  -h, --help       print this help\n  -V, --version    print the version\n");
+    s.push_str("  -h, --help             print this help\n  -V, --version          print the version\n");
     s
 }
 
@@ -86,10 +89,7 @@ where
     I: IntoIterator<Item = String>,
     E: Fn(&str) -> Option<String>,
 {
-    let mut values: Vec<Option<String>> = OPTIONS
-        .iter()
-        .map(|o| env(o.env).filter(|v| !v.is_empty()))
-        .collect();
+    let mut values: Vec<Option<String>> = OPTIONS.iter().map(|o| env(o.env).filter(|v| !v.is_empty())).collect();
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -101,10 +101,7 @@ where
             Some((f, v)) => (f.to_string(), Some(v.to_string())),
             None => (arg.clone(), None),
         };
-        let i = OPTIONS
-            .iter()
-            .position(|o| o.flag == flag)
-            .ok_or_else(|| format!("unknown option {arg}"))?;
+        let i = OPTIONS.iter().position(|o| o.flag == flag).ok_or_else(|| format!("unknown option {arg}"))?;
         let value = match inline {
             Some(v) => v,
             None => args.next().ok_or_else(|| format!("{flag} needs a value"))?,
@@ -112,17 +109,13 @@ where
         values[i] = Some(value);
     }
     let get = |flag: &str| -> String {
-        let i = OPTIONS.iter().position(|o| o.flag == flag).unwrap_or(0);
-        values[i]
-            .clone()
-            .unwrap_or_else(|| OPTIONS[i].default.to_string())
+        match OPTIONS.iter().position(|o| o.flag == flag) {
+            Some(i) => values[i].clone().unwrap_or_else(|| OPTIONS[i].default.to_string()),
+            None => unreachable!("{flag} is not in OPTIONS"),
+        }
     };
-    let port: u16 = get("--port")
-        .parse()
-        .map_err(|_| format!("invalid port {:?}", get("--port")))?;
-    let ip: IpAddr = get("--bind")
-        .parse()
-        .map_err(|_| format!("invalid bind address {:?}", get("--bind")))?;
+    let port: u16 = get("--port").parse().map_err(|_| format!("invalid port {:?}", get("--port")))?;
+    let ip: IpAddr = get("--bind").parse().map_err(|_| format!("invalid bind address {:?}", get("--bind")))?;
     let workers = match get("--workers").as_str() {
         "auto" => None,
         w => match w.parse::<usize>() {
@@ -130,21 +123,21 @@ where
             _ => return Err(format!("invalid workers {w:?}: a number >= 1 or auto")),
         },
     };
-    let drain = get("--drain-seconds");
-    let drain_seconds = drain
-        .parse()
-        .map_err(|_| format!("invalid drain seconds {drain:?}"))?;
+    let secs = |flag: &str| -> Result<u64, String> {
+        let v = get(flag);
+        v.parse().map_err(|_| format!("invalid {flag} {v:?}: whole seconds"))
+    };
+    let drain_seconds = secs("--drain-seconds")?;
+    let timeouts = Timeouts { idle_secs: secs("--idle-timeout")?, header_secs: secs("--header-timeout")? };
+    if timeouts.idle_secs == 0 || timeouts.header_secs == 0 {
+        return Err("timeouts must be at least 1 second".to_string());
+    }
     let log_format = match get("--log-format").as_str() {
         "logfmt" => Format::Logfmt,
         "json" => Format::Json,
         f => return Err(format!("invalid log format {f:?}: logfmt or json")),
     };
-    Ok(Command::Run(Config {
-        addr: SocketAddr::new(ip, port),
-        workers,
-        drain_seconds,
-        log_format,
-    }))
+    Ok(Command::Run(Config { addr: SocketAddr::new(ip, port), workers, drain_seconds, timeouts, log_format }))
 }
 
 #[cfg(test)]
@@ -152,35 +145,19 @@ mod tests {
     use super::*;
 
     fn run(args: &[&str], env: &[(&str, &str)]) -> Result<Command, String> {
-        let env: Vec<(String, String)> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        parse(args.iter().map(|s| s.to_string()), move |k| {
-            env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
-        })
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        parse(args.iter().map(|s| s.to_string()), move |k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
     }
 
     #[test]
     fn defaults_env_and_flags() {
-        let Ok(Command::Run(c)) = run(&[], &[]) else {
-            panic!()
-        };
+        let Ok(Command::Run(c)) = run(&[], &[]) else { panic!() };
         assert_eq!(c.addr, "0.0.0.0:8080".parse().unwrap());
-        assert_eq!(
-            (c.workers, c.drain_seconds, c.log_format),
-            (None, 0, Format::Logfmt)
-        );
-        let Ok(Command::Run(c)) = run(&["--port", "9000"], &[("PORT", "7000"), ("WORKERS", "3")])
-        else {
-            panic!()
-        };
+        assert_eq!((c.workers, c.drain_seconds, c.log_format), (None, 0, Format::Logfmt));
+        let Ok(Command::Run(c)) = run(&["--port", "9000"], &[("PORT", "7000"), ("WORKERS", "3")]) else { panic!() };
         assert_eq!(c.addr.port(), 9000);
         assert_eq!(c.workers, Some(3));
-        let Ok(Command::Run(c)) = run(
-            &["--bind=::1", "--log-format", "json"],
-            &[("DRAIN_SECONDS", "5")],
-        ) else {
+        let Ok(Command::Run(c)) = run(&["--bind=::1", "--log-format", "json"], &[("DRAIN_SECONDS", "5")]) else {
             panic!()
         };
         assert_eq!(c.addr, "[::1]:8080".parse().unwrap());
@@ -195,9 +172,7 @@ mod tests {
         assert!(run(&["--nope"], &[]).is_err());
         assert!(run(&["--port"], &[]).is_err());
         for o in OPTIONS {
-            assert!(
-                help().contains(o.flag) && help().contains(o.env) && help().contains(o.default)
-            );
+            assert!(help().contains(o.flag) && help().contains(o.env) && help().contains(o.default));
         }
     }
 }

@@ -29,10 +29,7 @@ pub struct AtomicCounter {
 
 impl AtomicCounter {
     pub fn new() -> AtomicCounter {
-        AtomicCounter {
-            value: AtomicU64::new(0),
-            last_changed: AtomicU64::new(0),
-        }
+        AtomicCounter { value: AtomicU64::new(0), last_changed: AtomicU64::new(0) }
     }
 
     /// Adds one and returns the value after this increment with the latest change time.
@@ -45,10 +42,7 @@ impl AtomicCounter {
         // grow along that order; a thread's later call sees at least what its earlier call stored (read-write
         // coherence). Relaxed suffices because no other memory is published with it.
         let previous = self.last_changed.fetch_max(now_secs, Ordering::Relaxed);
-        Snapshot {
-            counter,
-            last_changed: previous.max(now_secs),
-        }
+        Snapshot { counter, last_changed: previous.max(now_secs) }
     }
 
     /// The current state without changing it (HEAD requests, metrics).
@@ -75,9 +69,7 @@ pub struct MutexCounter {
 
 impl MutexCounter {
     pub fn new() -> MutexCounter {
-        MutexCounter {
-            state: Mutex::new(Snapshot::default()),
-        }
+        MutexCounter { state: Mutex::new(Snapshot::default()) }
     }
 
     /// Adds one and returns the value after this increment with the latest change time.
@@ -109,13 +101,7 @@ mod tests {
         let a = AtomicCounter::new();
         let m = MutexCounter::new();
         for s in [a.increment(100), m.increment(100)] {
-            assert_eq!(
-                s,
-                Snapshot {
-                    counter: 1,
-                    last_changed: 100
-                }
-            );
+            assert_eq!(s, Snapshot { counter: 1, last_changed: 100 });
             assert!(s.status());
         }
         assert!(!a.increment(100).status());

@@ -26,11 +26,7 @@ impl Cpus {
         let allowed = affinity();
         let node_cores = online_cpus().unwrap_or(allowed.len()).max(1);
         let cgroup = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-        Cpus {
-            node_cores,
-            quota_cores: quota_from_cgroup(&cgroup, Path::new("/sys/fs/cgroup")),
-            allowed,
-        }
+        Cpus { node_cores, quota_cores: quota_from_cgroup(&cgroup, Path::new("/sys/fs/cgroup")), allowed }
     }
 
     /// Worker threads: the quota in whole cores rounded down (more runnable threads than the quota only buys
@@ -92,20 +88,14 @@ pub fn quota_from_cgroup(proc_self_cgroup: &str, root: &Path) -> Option<f64> {
     };
     for line in proc_self_cgroup.lines() {
         let mut parts = line.splitn(3, ':');
-        let (Some(_id), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next())
-        else {
+        let (Some(_id), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
             continue;
         };
         let relative = path.trim_start_matches('/');
         if controllers.is_empty() {
             // v2: `0::/kubepods/...`
             for dir in ancestors(&root.join(relative), root) {
-                keep(
-                    fs::read_to_string(dir.join("cpu.max"))
-                        .ok()
-                        .as_deref()
-                        .and_then(parse_cpu_max),
-                );
+                keep(fs::read_to_string(dir.join("cpu.max")).ok().as_deref().and_then(parse_cpu_max));
             }
         } else if controllers.split(',').any(|c| c == "cpu") {
             // v1: the cpu controller is mounted at cpu,cpuacct (or cpu); inside a container the mount's root is
@@ -152,9 +142,7 @@ fn affinity() -> Vec<usize> {
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
         if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) == 0 {
-            let cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
-                .filter(|&c| libc::CPU_ISSET(c, &set))
-                .collect();
+            let cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize).filter(|&c| libc::CPU_ISSET(c, &set)).collect();
             if !cpus.is_empty() {
                 return cpus;
             }
@@ -204,11 +192,7 @@ mod tests {
 
     #[test]
     fn workers_round_down_and_cap() {
-        let cpus = |quota_cores, allowed: usize| Cpus {
-            node_cores: 8,
-            quota_cores,
-            allowed: (0..allowed).collect(),
-        };
+        let cpus = |quota_cores, allowed: usize| Cpus { node_cores: 8, quota_cores, allowed: (0..allowed).collect() };
         assert_eq!(cpus(None, 8).workers(), 8);
         assert_eq!(cpus(Some(1.5), 8).workers(), 1);
         assert_eq!(cpus(Some(0.5), 8).workers(), 1);
@@ -220,12 +204,8 @@ mod tests {
         assert_eq!(cpus(None, 2).pin_list(), vec![0, 1]);
     }
 
-    fn fixture(files: &[(&str, &str)]) -> PathBuf {
-        let root = std::env::temp_dir().join(format!(
-            "counter-cgroup-{}-{}",
-            std::process::id(),
-            files.len()
-        ));
+    fn fixture(name: &str, files: &[(&str, &str)]) -> PathBuf {
+        let root = std::env::temp_dir().join(format!("counter-cgroup-{}-{name}", std::process::id()));
         let _ = fs::remove_dir_all(&root);
         for (path, contents) in files {
             let p = root.join(path);
@@ -237,15 +217,15 @@ mod tests {
 
     #[test]
     fn v2_tree_takes_the_tightest_ancestor() {
-        let root = fixture(&[
-            ("kubepods/cpu.max", "400000 100000\n"),
-            ("kubepods/pod1/cpu.max", "150000 100000\n"),
-            ("kubepods/pod1/ctr/cpu.max", "max 100000\n"),
-        ]);
-        assert_eq!(
-            quota_from_cgroup("0::/kubepods/pod1/ctr\n", &root),
-            Some(1.5)
+        let root = fixture(
+            "v2",
+            &[
+                ("kubepods/cpu.max", "400000 100000\n"),
+                ("kubepods/pod1/cpu.max", "150000 100000\n"),
+                ("kubepods/pod1/ctr/cpu.max", "max 100000\n"),
+            ],
         );
+        assert_eq!(quota_from_cgroup("0::/kubepods/pod1/ctr\n", &root), Some(1.5));
         assert_eq!(quota_from_cgroup("0::/kubepods\n", &root), Some(4.0));
         assert_eq!(quota_from_cgroup("0::/elsewhere\n", &root), None);
         let _ = fs::remove_dir_all(root);
@@ -253,11 +233,14 @@ mod tests {
 
     #[test]
     fn v1_inside_a_container_reads_the_mount_root() {
-        let root = fixture(&[
-            ("cpu,cpuacct/cpu.cfs_quota_us", "200000\n"),
-            ("cpu,cpuacct/cpu.cfs_period_us", "100000\n"),
-            ("memory/x", ""),
-        ]);
+        let root = fixture(
+            "v1",
+            &[
+                ("cpu,cpuacct/cpu.cfs_quota_us", "200000\n"),
+                ("cpu,cpuacct/cpu.cfs_period_us", "100000\n"),
+                ("memory/x", ""),
+            ],
+        );
         let proc_cgroup = "12:memory:/docker/abc\n4:cpu,cpuacct:/docker/abc\n";
         assert_eq!(quota_from_cgroup(proc_cgroup, &root), Some(2.0));
         assert_eq!(quota_from_cgroup("4:cpuacct,cpu:/\n", &root), Some(2.0));

@@ -19,9 +19,7 @@ pub struct Lifecycle {
 
 impl Lifecycle {
     pub fn new() -> Lifecycle {
-        Lifecycle {
-            phase: AtomicU8::new(Phase::Serving as u8),
-        }
+        Lifecycle { phase: AtomicU8::new(Phase::Serving as u8) }
     }
 
     pub fn phase(&self) -> Phase {

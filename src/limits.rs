@@ -39,11 +39,11 @@ pub const CONNECTIONS_PER_WORKER_MAX: usize = 16 * 1024;
 /// mio events drained per `epoll_wait`.
 pub const EVENTS_PER_POLL: usize = 1024;
 
-/// Close a keep-alive connection after this long with no request. Longer than common proxies' backend idle
+/// Default for `--idle-timeout`: close a keep-alive connection after this long with no request. Longer than common proxies' backend idle
 /// timeouts (Traefik: 90 s), so the proxy closes first and never reuses a connection we just closed.
 pub const IDLE_TIMEOUT_SECS: u64 = 120;
 
-/// A request head (or a new connection's first byte) must arrive completely within this long: cuts off
+/// Default for `--header-timeout`: a request head (or a new connection's first byte) must arrive completely within this long: cuts off
 /// silent connections and slowloris clients that trickle a header.
 pub const HEADER_TIMEOUT_SECS: u64 = 10;
 

@@ -42,9 +42,7 @@ pub fn error(msg: &str, fields: &[(&str, &dyn Display)]) {
 }
 
 fn emit(level: &str, msg: &str, fields: &[(&str, &dyn Display)]) {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let ts = rfc3339(now);
     let ts = std::str::from_utf8(&ts).unwrap_or("1970-01-01T00:00:00Z");
     let line = render(format(), ts, level, msg, fields);
@@ -53,29 +51,16 @@ fn emit(level: &str, msg: &str, fields: &[(&str, &dyn Display)]) {
 }
 
 /// Formats one log line (with its newline).
-pub fn render(
-    format: Format,
-    ts: &str,
-    level: &str,
-    msg: &str,
-    fields: &[(&str, &dyn Display)],
-) -> String {
+pub fn render(format: Format, ts: &str, level: &str, msg: &str, fields: &[(&str, &dyn Display)]) -> String {
     let mut line = String::with_capacity(128);
-    let pairs = [
-        ("ts", &ts as &dyn Display),
-        ("level", &level),
-        ("msg", &msg),
-    ];
+    let pairs = [("ts", &ts as &dyn Display), ("level", &level), ("msg", &msg)];
     let all = pairs.iter().chain(fields.iter());
     match format {
         Format::Logfmt => {
             for (i, (k, v)) in all.enumerate() {
                 let v = v.to_string();
                 let sep = if i == 0 { "" } else { " " };
-                if v.is_empty()
-                    || v.contains([' ', '"', '=', '\\'])
-                    || v.chars().any(char::is_control)
-                {
+                if v.is_empty() || v.contains([' ', '"', '=', '\\']) || v.chars().any(char::is_control) {
                     let _ = write!(line, "{sep}{k}={}", json_string(&v));
                 } else {
                     let _ = write!(line, "{sep}{k}={v}");
@@ -86,12 +71,7 @@ pub fn render(
             line.push('{');
             for (i, (k, v)) in all.enumerate() {
                 let sep = if i == 0 { "" } else { "," };
-                let _ = write!(
-                    line,
-                    "{sep}{}:{}",
-                    json_string(k),
-                    json_string(&v.to_string())
-                );
+                let _ = write!(line, "{sep}{}:{}", json_string(k), json_string(&v.to_string()));
             }
             line.push('}');
         }
@@ -125,32 +105,11 @@ mod tests {
 
     #[test]
     fn logfmt_and_json() {
-        let line = render(
-            Format::Logfmt,
-            "2026-01-01T00:00:00Z",
-            "info",
-            "listening",
-            &[("addr", &"0.0.0.0:8080")],
-        );
-        assert_eq!(
-            line,
-            "ts=2026-01-01T00:00:00Z level=info msg=listening addr=0.0.0.0:8080\n"
-        );
-        let line = render(
-            Format::Logfmt,
-            "t",
-            "warn",
-            "cpu limit",
-            &[("limit", &"1.50 cores")],
-        );
-        assert_eq!(
-            line,
-            "ts=t level=warn msg=\"cpu limit\" limit=\"1.50 cores\"\n"
-        );
+        let line = render(Format::Logfmt, "2026-01-01T00:00:00Z", "info", "listening", &[("addr", &"0.0.0.0:8080")]);
+        assert_eq!(line, "ts=2026-01-01T00:00:00Z level=info msg=listening addr=0.0.0.0:8080\n");
+        let line = render(Format::Logfmt, "t", "warn", "cpu limit", &[("limit", &"1.50 cores")]);
+        assert_eq!(line, "ts=t level=warn msg=\"cpu limit\" limit=\"1.50 cores\"\n");
         let line = render(Format::Json, "t", "info", "a \"b\"", &[("n", &3)]);
-        assert_eq!(
-            line,
-            "{\"ts\":\"t\",\"level\":\"info\",\"msg\":\"a \\\"b\\\"\",\"n\":\"3\"}\n"
-        );
+        assert_eq!(line, "{\"ts\":\"t\",\"level\":\"info\",\"msg\":\"a \\\"b\\\"\",\"n\":\"3\"}\n");
     }
 }

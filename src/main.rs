@@ -33,20 +33,11 @@ fn main() -> ExitCode {
 
     match raise_fd_limit() {
         Ok(n) => log::info("file descriptor limit", &[("nofile", &n)]),
-        Err(e) => log::warn(
-            "could not raise the file descriptor limit",
-            &[("error", &e)],
-        ),
+        Err(e) => log::warn("could not raise the file descriptor limit", &[("error", &e)]),
     }
     let cpus = Cpus::detect();
     let workers = config.workers.unwrap_or_else(|| cpus.workers());
-    log::info(
-        "cores on the node",
-        &[
-            ("cores", &cpus.node_cores),
-            ("allowed", &cpus.allowed.len()),
-        ],
-    );
+    log::info("cores on the node", &[("cores", &cpus.node_cores), ("allowed", &cpus.allowed.len())]);
     log::info("cgroup cpu limit", &[("limit", &cpus.quota_label())]);
 
     // Before any thread starts, so every worker inherits the blocked mask.
@@ -58,32 +49,20 @@ fn main() -> ExitCode {
         }
     };
     let app = Arc::new(App::new());
-    let server = match Server::start(config.addr, workers, &cpus.pin_list(), Arc::clone(&app)) {
+    let server = match Server::start(config.addr, workers, &cpus.pin_list(), config.timeouts, Arc::clone(&app)) {
         Ok(s) => s,
         Err(e) => {
             log::error("cannot listen", &[("addr", &config.addr), ("error", &e)]);
             return ExitCode::FAILURE;
         }
     };
-    log::info(
-        "workers started",
-        &[
-            ("workers", &workers),
-            ("pinned", &!cpus.pin_list().is_empty()),
-        ],
-    );
+    log::info("workers started", &[("workers", &workers), ("pinned", &!cpus.pin_list().is_empty())]);
     log::info("listening", &[("addr", &server.addr)]);
 
     let Some(signal) = termination.wait(None) else {
         return ExitCode::FAILURE;
     };
-    log::info(
-        "drain begins",
-        &[
-            ("signal", &signal),
-            ("drain_seconds", &config.drain_seconds),
-        ],
-    );
+    log::info("drain begins", &[("signal", &signal), ("drain_seconds", &config.drain_seconds)]);
     app.lifecycle.advance(Phase::Draining);
     if config.drain_seconds > 0 {
         // A second signal cuts the drain short.
@@ -100,10 +79,7 @@ fn main() -> ExitCode {
 
 /// Raises the soft limit on open files to the hard limit: each connection is one fd.
 fn raise_fd_limit() -> std::io::Result<u64> {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit/setrlimit read and write the rlimit struct we own; return values are checked.
     unsafe {
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {

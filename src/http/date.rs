@@ -10,9 +10,8 @@ pub const IMF_FIXDATE_LEN: usize = 29;
 pub const RFC3339_LEN: usize = 20;
 
 const DAY_NAMES: [&[u8; 3]; 7] = [b"Thu", b"Fri", b"Sat", b"Sun", b"Mon", b"Tue", b"Wed"]; // day 0 = Thursday
-const MONTH_NAMES: [&[u8; 3]; 12] = [
-    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
-];
+const MONTH_NAMES: [&[u8; 3]; 12] =
+    [b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec"];
 
 /// A broken-down UTC time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,15 +38,7 @@ pub fn civil(unix_secs: u64) -> Civil {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + u64::from(month <= 2);
-    Civil {
-        year,
-        month,
-        day,
-        hour: rem / 3600,
-        minute: rem / 60 % 60,
-        second: rem % 60,
-        weekday: (days % 7) as usize,
-    }
+    Civil { year, month, day, hour: rem / 3600, minute: rem / 60 % 60, second: rem % 60, weekday: (days % 7) as usize }
 }
 
 fn put2(out: &mut [u8], v: u64) {
@@ -98,12 +89,7 @@ pub struct DateCache {
 
 impl DateCache {
     pub fn new(now_secs: u64) -> DateCache {
-        DateCache {
-            now_secs,
-            imf: imf_fixdate(now_secs),
-            stamp_secs: now_secs,
-            stamp: rfc3339(now_secs),
-        }
+        DateCache { now_secs, imf: imf_fixdate(now_secs), stamp_secs: now_secs, stamp: rfc3339(now_secs) }
     }
 
     /// Moves the cache to `now_secs`; reformats only when the second changed.
@@ -148,10 +134,7 @@ mod tests {
         // Leap day and the day after a century non-leap year boundary.
         assert_eq!(&rfc3339(951_782_400), b"2000-02-29T00:00:00Z");
         assert_eq!(&rfc3339(4_107_542_400), b"2100-03-01T00:00:00Z");
-        assert_eq!(
-            &imf_fixdate(1_795_867_199),
-            b"Sat, 28 Nov 2026 11:59:59 GMT"
-        );
+        assert_eq!(&imf_fixdate(1_795_867_199), b"Sat, 28 Nov 2026 11:59:59 GMT");
     }
 
     #[test]
@@ -164,10 +147,7 @@ mod tests {
             if c.day == 1 {
                 assert!(c.month == prev.month % 12 + 1, "{c:?} after {prev:?}");
             } else {
-                assert_eq!(
-                    (c.year, c.month, c.day),
-                    (prev.year, prev.month, prev.day + 1)
-                );
+                assert_eq!((c.year, c.month, c.day), (prev.year, prev.month, prev.day + 1));
             }
             prev = c;
         }

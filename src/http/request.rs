@@ -54,10 +54,7 @@ pub struct Request<'b> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Parsed<'b> {
     /// A whole request (head and any body) of `consumed` bytes is at the front of the buffer.
-    Complete {
-        request: Request<'b>,
-        consumed: usize,
-    },
+    Complete { request: Request<'b>, consumed: usize },
     /// More bytes are needed; nothing was consumed.
     Partial,
 }
@@ -83,11 +80,7 @@ pub fn parse(buf: &[u8]) -> Result<Parsed<'_>, HttpError> {
     if target.len() > TARGET_BYTES_MAX {
         return Err(HttpError::UriTooLong);
     }
-    let version = if minor == 0 {
-        Version::Http10
-    } else {
-        Version::Http11
-    };
+    let version = if minor == 0 { Version::Http10 } else { Version::Http11 };
     let fields = Fields::read(req.headers)?;
     // RFC 9112 §3.2: a server MUST respond 400 to an HTTP/1.1 request that lacks Host or has more than one.
     if fields.hosts > 1 || (version == Version::Http11 && fields.hosts == 0) {
@@ -107,12 +100,7 @@ pub fn parse(buf: &[u8]) -> Result<Parsed<'_>, HttpError> {
         "HEAD" => Method::Head,
         _ => Method::Other, // methods are case-sensitive (RFC 9110 §9.1)
     };
-    let request = Request {
-        method,
-        path: routing_path(target.as_bytes()),
-        version,
-        keep_alive,
-    };
+    let request = Request { method, path: routing_path(target.as_bytes()), version, keep_alive };
     Ok(Parsed::Complete { request, consumed })
 }
 
@@ -136,9 +124,7 @@ fn version_error(buf: &[u8]) -> HttpError {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let version = line.rsplit(|&b| b == b' ').next().unwrap_or(line);
     match version {
-        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
-            if major.is_ascii_digit() && minor.is_ascii_digit() =>
-        {
+        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor] if major.is_ascii_digit() && minor.is_ascii_digit() => {
             HttpError::VersionNotSupported
         }
         _ => HttpError::BadRequest,
@@ -216,9 +202,6 @@ pub fn routing_path(target: &[u8]) -> &[u8] {
             break;
         }
     }
-    let end = path
-        .iter()
-        .position(|&b| b == b'?' || b == b'#')
-        .unwrap_or(path.len());
+    let end = path.iter().position(|&b| b == b'?' || b == b'#').unwrap_or(path.len());
     &path[..end]
 }

@@ -25,53 +25,30 @@ pub struct Kind {
 
 macro_rules! kind {
     ($status:literal, $extra:expr, $body:literal) => {
-        Kind {
-            head: concat!("HTTP/1.1 ", $status, "\r\n", $extra).as_bytes(),
-            body: $body.as_bytes(),
-        }
+        Kind { head: concat!("HTTP/1.1 ", $status, "\r\n", $extra).as_bytes(), body: $body.as_bytes() }
     };
 }
 
-pub const HEALTH: Kind = kind!(
-    "200 OK",
-    "Content-Type: application/json\r\n",
-    r#"{"status":"ok"}"#
-);
-pub const READY: Kind = kind!(
-    "200 OK",
-    "Content-Type: application/json\r\nCache-Control: no-store\r\n",
-    r#"{"ready":true}"#
-);
+pub const HEALTH: Kind = kind!("200 OK", "Content-Type: application/json\r\n", r#"{"status":"ok"}"#);
+pub const READY: Kind =
+    kind!("200 OK", "Content-Type: application/json\r\nCache-Control: no-store\r\n", r#"{"ready":true}"#);
 pub const NOT_READY: Kind = kind!(
     "503 Service Unavailable",
     "Content-Type: application/json\r\nCache-Control: no-store\r\n",
     r#"{"ready":false}"#
 );
-pub const NOT_FOUND: Kind = kind!(
-    "404 Not Found",
-    "Content-Type: application/json\r\n",
-    r#"{"error":"not found"}"#
-);
+pub const NOT_FOUND: Kind = kind!("404 Not Found", "Content-Type: application/json\r\n", r#"{"error":"not found"}"#);
 pub const METHOD_NOT_ALLOWED: Kind = kind!(
     "405 Method Not Allowed",
     "Content-Type: application/json\r\nAllow: GET, HEAD\r\n",
     r#"{"error":"method not allowed"}"#
 );
-pub const BAD_REQUEST: Kind = kind!(
-    "400 Bad Request",
-    "Content-Type: application/json\r\n",
-    r#"{"error":"bad request"}"#
-);
-pub const PAYLOAD_TOO_LARGE: Kind = kind!(
-    "413 Content Too Large",
-    "Content-Type: application/json\r\n",
-    r#"{"error":"content too large"}"#
-);
-pub const URI_TOO_LONG: Kind = kind!(
-    "414 URI Too Long",
-    "Content-Type: application/json\r\n",
-    r#"{"error":"uri too long"}"#
-);
+pub const BAD_REQUEST: Kind =
+    kind!("400 Bad Request", "Content-Type: application/json\r\n", r#"{"error":"bad request"}"#);
+pub const PAYLOAD_TOO_LARGE: Kind =
+    kind!("413 Content Too Large", "Content-Type: application/json\r\n", r#"{"error":"content too large"}"#);
+pub const URI_TOO_LONG: Kind =
+    kind!("414 URI Too Long", "Content-Type: application/json\r\n", r#"{"error":"uri too long"}"#);
 pub const HEADERS_TOO_LARGE: Kind = kind!(
     "431 Request Header Fields Too Large",
     "Content-Type: application/json\r\n",
@@ -83,12 +60,8 @@ pub const VERSION_NOT_SUPPORTED: Kind = kind!(
     r#"{"error":"http version not supported"}"#
 );
 
-const COUNTER_HEAD: &[u8] = concat!(
-    "HTTP/1.1 200 OK\r\n",
-    "Content-Type: application/json\r\n",
-    "Cache-Control: no-store\r\n"
-)
-.as_bytes();
+const COUNTER_HEAD: &[u8] =
+    concat!("HTTP/1.1 200 OK\r\n", "Content-Type: application/json\r\n", "Cache-Control: no-store\r\n").as_bytes();
 
 const BODY_COUNTER: &[u8] = br#"{"counter":"#;
 const BODY_STATUS_TRUE: &[u8] = br#","status":true,"lastChanged":""#;
@@ -96,12 +69,7 @@ const BODY_STATUS_FALSE: &[u8] = br#","status":false,"lastChanged":""#;
 const BODY_END: &[u8] = br#""}"#;
 
 /// Appends `Content-Length`, `Date`, the Connection field if any, and the blank line.
-fn finish_head(
-    out: &mut Vec<u8>,
-    content_length: usize,
-    date: &[u8; IMF_FIXDATE_LEN],
-    persist: Persist,
-) {
+fn finish_head(out: &mut Vec<u8>, content_length: usize, date: &[u8; IMF_FIXDATE_LEN], persist: Persist) {
     out.extend_from_slice(b"Content-Length: ");
     out.extend_from_slice(itoa::Buffer::new().format(content_length).as_bytes());
     out.extend_from_slice(b"\r\nDate: ");
@@ -114,13 +82,7 @@ fn finish_head(
 }
 
 /// A response with a fixed body.
-pub fn fixed(
-    out: &mut Vec<u8>,
-    kind: Kind,
-    date: &[u8; IMF_FIXDATE_LEN],
-    persist: Persist,
-    head_only: bool,
-) {
+pub fn fixed(out: &mut Vec<u8>, kind: Kind, date: &[u8; IMF_FIXDATE_LEN], persist: Persist, head_only: bool) {
     out.extend_from_slice(kind.head);
     finish_head(out, kind.body.len(), date, persist);
     if !head_only {
@@ -139,11 +101,7 @@ pub fn counter(
 ) {
     let mut digits = itoa::Buffer::new();
     let digits = digits.format(snapshot.counter).as_bytes();
-    let middle = if snapshot.status() {
-        BODY_STATUS_TRUE
-    } else {
-        BODY_STATUS_FALSE
-    };
+    let middle = if snapshot.status() { BODY_STATUS_TRUE } else { BODY_STATUS_FALSE };
     let body_len = BODY_COUNTER.len() + digits.len() + middle.len() + RFC3339_LEN + BODY_END.len();
     out.extend_from_slice(COUNTER_HEAD);
     finish_head(out, body_len, date, persist);

@@ -37,10 +37,7 @@ pub fn route(method: Method, path: &[u8]) -> Route {
         return Route::NotFound { head_only };
     };
     match method {
-        Method::Get | Method::Head => Route::Endpoint {
-            endpoint,
-            head_only,
-        },
+        Method::Get | Method::Head => Route::Endpoint { endpoint, head_only },
         Method::Other => Route::MethodNotAllowed { head_only },
     }
 }
@@ -51,32 +48,14 @@ mod tests {
 
     #[test]
     fn table() {
-        let ep = |endpoint, head_only| Route::Endpoint {
-            endpoint,
-            head_only,
-        };
+        let ep = |endpoint, head_only| Route::Endpoint { endpoint, head_only };
         assert_eq!(route(Method::Get, b"/status"), ep(Endpoint::Status, false));
-        assert_eq!(
-            route(Method::Head, b"/statusV2"),
-            ep(Endpoint::StatusV2, true)
-        );
+        assert_eq!(route(Method::Head, b"/statusV2"), ep(Endpoint::StatusV2, true));
         assert_eq!(route(Method::Get, b"/health"), ep(Endpoint::Health, false));
         assert_eq!(route(Method::Get, b"/ready"), ep(Endpoint::Ready, false));
-        assert_eq!(
-            route(Method::Other, b"/status"),
-            Route::MethodNotAllowed { head_only: false }
-        );
-        assert_eq!(
-            route(Method::Get, b"/Status"),
-            Route::NotFound { head_only: false }
-        );
-        assert_eq!(
-            route(Method::Other, b"/nope"),
-            Route::NotFound { head_only: false }
-        );
-        assert_eq!(
-            route(Method::Get, b"/status/"),
-            Route::NotFound { head_only: false }
-        );
+        assert_eq!(route(Method::Other, b"/status"), Route::MethodNotAllowed { head_only: false });
+        assert_eq!(route(Method::Get, b"/Status"), Route::NotFound { head_only: false });
+        assert_eq!(route(Method::Other, b"/nope"), Route::NotFound { head_only: false });
+        assert_eq!(route(Method::Get, b"/status/"), Route::NotFound { head_only: false });
     }
 }

@@ -155,10 +155,7 @@ pub enum RedisErrorKind {
 /// Classifies an error reply's text (the payload of [`Reply::Error`]) by its first word. The whole word must
 /// match, not a prefix: `BUSYKEY` (from RESTORE) is not `BUSY`. Codes are upper case, so case is compared exactly.
 pub fn error_kind(message: &[u8]) -> RedisErrorKind {
-    let code = message
-        .split(|&byte| byte == b' ')
-        .next()
-        .unwrap_or(message);
+    let code = message.split(|&byte| byte == b' ').next().unwrap_or(message);
     match code {
         b"NOSCRIPT" => RedisErrorKind::NoScript,
         b"LOADING" => RedisErrorKind::Loading,
@@ -214,10 +211,7 @@ fn line(buf: &[u8], start: usize) -> Step<&[u8]> {
     let rest = buf.get(start..).unwrap_or_default();
     // One byte past the limit, where the CR of a line of exactly LINE_BYTES_MAX sits.
     let window = rest.get(..LINE_BYTES_MAX + 1).unwrap_or(rest);
-    match window
-        .iter()
-        .position(|&byte| byte == b'\r' || byte == b'\n')
-    {
+    match window.iter().position(|&byte| byte == b'\r' || byte == b'\n') {
         Some(len) => {
             let end = need!(crlf(buf, start + len));
             Ok(Some((window.get(..len).unwrap_or_default(), end)))
@@ -324,10 +318,7 @@ mod tests {
     static LONG_BULK: [u8; BULK_BYTES_MAX] = [b'\r'; BULK_BYTES_MAX];
 
     fn ints(items: &[i64]) -> Reply<'static> {
-        let mut array = IntArray {
-            len: items.len(),
-            items: [0; ARRAY_ITEMS_MAX],
-        };
+        let mut array = IntArray { len: items.len(), items: [0; ARRAY_ITEMS_MAX] };
         array.items[..items.len()].copy_from_slice(items);
         Reply::Array(array)
     }
@@ -342,27 +333,15 @@ mod tests {
             (b":42\r\n".to_vec(), Reply::Integer(42)),
             (b":-7\r\n".to_vec(), Reply::Integer(-7)),
             (b":-0\r\n".to_vec(), Reply::Integer(0)),
-            (
-                b":9223372036854775807\r\n".to_vec(),
-                Reply::Integer(i64::MAX),
-            ),
-            (
-                b":-9223372036854775808\r\n".to_vec(),
-                Reply::Integer(i64::MIN),
-            ),
+            (b":9223372036854775807\r\n".to_vec(), Reply::Integer(i64::MAX)),
+            (b":-9223372036854775808\r\n".to_vec(), Reply::Integer(i64::MIN)),
             (b"$0\r\n\r\n".to_vec(), Reply::Bulk(Some(b""))),
             (b"$4\r\na\r\nb\r\n".to_vec(), Reply::Bulk(Some(b"a\r\nb"))),
             (b"$-1\r\n".to_vec(), Reply::Bulk(None)),
-            (
-                b"*2\r\n:7\r\n:1700000000\r\n".to_vec(),
-                ints(&[7, 1_700_000_000]),
-            ),
+            (b"*2\r\n:7\r\n:1700000000\r\n".to_vec(), ints(&[7, 1_700_000_000])),
             (b"*0\r\n".to_vec(), ints(&[])),
             (b"*1\r\n:-1\r\n".to_vec(), ints(&[-1])),
-            (
-                b"*8\r\n:1\r\n:2\r\n:3\r\n:4\r\n:5\r\n:6\r\n:7\r\n:8\r\n".to_vec(),
-                ints(&[1, 2, 3, 4, 5, 6, 7, 8]),
-            ),
+            (b"*8\r\n:1\r\n:2\r\n:3\r\n:4\r\n:5\r\n:6\r\n:7\r\n:8\r\n".to_vec(), ints(&[1, 2, 3, 4, 5, 6, 7, 8])),
             (b"*-1\r\n".to_vec(), Reply::NullArray),
         ];
         for text in [
@@ -376,18 +355,9 @@ mod tests {
         ] {
             cases.push(([b"-", text, b"\r\n"].concat(), Reply::Error(text)));
         }
-        cases.push((
-            [&b"$40\r\n"[..], SHA, b"\r\n"].concat(),
-            Reply::Bulk(Some(SHA)),
-        ));
-        cases.push((
-            [&b"+"[..], &LONG_LINE, b"\r\n"].concat(),
-            Reply::Simple(&LONG_LINE),
-        ));
-        cases.push((
-            [&b"$512\r\n"[..], &LONG_BULK, b"\r\n"].concat(),
-            Reply::Bulk(Some(&LONG_BULK)),
-        ));
+        cases.push(([&b"$40\r\n"[..], SHA, b"\r\n"].concat(), Reply::Bulk(Some(SHA))));
+        cases.push(([&b"+"[..], &LONG_LINE, b"\r\n"].concat(), Reply::Simple(&LONG_LINE)));
+        cases.push(([&b"$512\r\n"[..], &LONG_BULK, b"\r\n"].concat(), Reply::Bulk(Some(&LONG_BULK))));
         cases
     }
 
@@ -446,16 +416,8 @@ mod tests {
     /// Parses `raw` whole, cut at every byte, and followed by another reply. `expected` is the outcome for the whole;
     /// a `Complete` must consume all of `raw`.
     fn check(raw: &[u8], expected: Result<Reply<'_>, ParseError>) {
-        let whole = expected.map(|reply| Status::Complete {
-            reply,
-            consumed: raw.len(),
-        });
-        assert_eq!(
-            parse(raw),
-            whole,
-            "whole {:?}",
-            String::from_utf8_lossy(raw)
-        );
+        let whole = expected.map(|reply| Status::Complete { reply, consumed: raw.len() });
+        assert_eq!(parse(raw), whole, "whole {:?}", String::from_utf8_lossy(raw));
 
         // Partial until complete; an error, once seen, stays the same error.
         let mut failed = false;
@@ -466,22 +428,13 @@ mod tests {
                 Err(error) if failed => got == Err(error),
                 Err(error) => got == Ok(Status::Partial) || got == Err(error),
             };
-            assert!(
-                allowed,
-                "cut {cut} of {:?}: {got:?}",
-                String::from_utf8_lossy(raw)
-            );
+            assert!(allowed, "cut {cut} of {:?}: {got:?}", String::from_utf8_lossy(raw));
             failed = got.is_err();
         }
 
         // Bytes after a reply are the next reply's, and never change this one.
         let followed = [raw, b"+NEXT\r\n"].concat();
-        assert_eq!(
-            parse(&followed),
-            whole,
-            "followed {:?}",
-            String::from_utf8_lossy(raw)
-        );
+        assert_eq!(parse(&followed), whole, "followed {:?}", String::from_utf8_lossy(raw));
     }
 
     #[test]
@@ -516,14 +469,8 @@ mod tests {
     #[test]
     fn pipelined_replies_parse_back_to_back_at_every_split() {
         let cases = accepted();
-        let stream: Vec<u8> = cases
-            .iter()
-            .flat_map(|(raw, _)| raw.iter().copied())
-            .collect();
-        let expected: Vec<String> = cases
-            .iter()
-            .map(|(_, reply)| format!("{reply:?}"))
-            .collect();
+        let stream: Vec<u8> = cases.iter().flat_map(|(raw, _)| raw.iter().copied()).collect();
+        let expected: Vec<String> = cases.iter().map(|(_, reply)| format!("{reply:?}")).collect();
         for cut in 0..=stream.len() {
             let (mut pending, mut out) = (Vec::new(), Vec::new());
             for chunk in [&stream[..cut], &stream[cut..]] {
@@ -531,11 +478,7 @@ mod tests {
                 drain(&mut pending, &mut out);
             }
             assert_eq!(out, expected, "cut {cut}");
-            assert!(
-                pending.is_empty(),
-                "cut {cut}: {} bytes left",
-                pending.len()
-            );
+            assert!(pending.is_empty(), "cut {cut}: {} bytes left", pending.len());
         }
     }
 
@@ -549,10 +492,7 @@ mod tests {
                 drain(&mut pending, &mut out);
             }
         }
-        let expected: Vec<String> = cases
-            .iter()
-            .map(|(_, reply)| format!("{reply:?}"))
-            .collect();
+        let expected: Vec<String> = cases.iter().map(|(_, reply)| format!("{reply:?}")).collect();
         assert_eq!(out, expected);
         assert!(pending.is_empty());
     }
@@ -569,22 +509,13 @@ mod tests {
     fn error_kind_matches_the_whole_first_word() {
         use RedisErrorKind::*;
         for (message, kind) in [
-            (
-                &b"NOSCRIPT No matching script. Please use EVAL."[..],
-                NoScript,
-            ),
+            (&b"NOSCRIPT No matching script. Please use EVAL."[..], NoScript),
             (b"NOSCRIPT", NoScript),
             (b"LOADING Redis is loading the dataset in memory", Loading),
             (b"NOAUTH Authentication required.", NoAuth),
-            (
-                b"WRONGPASS invalid username-password pair or user is disabled.",
-                WrongPass,
-            ),
+            (b"WRONGPASS invalid username-password pair or user is disabled.", WrongPass),
             (b"BUSY Redis is busy running a script.", Busy),
-            (
-                b"READONLY You can't write against a read only replica.",
-                ReadOnly,
-            ),
+            (b"READONLY You can't write against a read only replica.", ReadOnly),
             (b"ERR invalid password", Other),
             (b"BUSYKEY Target key name already exists.", Other),
             (b"NOSCRIPTS x", Other),
@@ -592,31 +523,18 @@ mod tests {
             (b" NOSCRIPT", Other),
             (b"", Other),
         ] {
-            assert_eq!(
-                error_kind(message),
-                kind,
-                "{:?}",
-                String::from_utf8_lossy(message)
-            );
+            assert_eq!(error_kind(message), kind, "{:?}", String::from_utf8_lossy(message));
         }
     }
 
     #[test]
     fn script_reply_is_a_pair() {
-        let Ok(Status::Complete {
-            reply: Reply::Array(items),
-            ..
-        }) = parse(b"*2\r\n:3\r\n:1700000000\r\n")
-        else {
+        let Ok(Status::Complete { reply: Reply::Array(items), .. }) = parse(b"*2\r\n:3\r\n:1700000000\r\n") else {
             panic!("not an array");
         };
         assert_eq!(items.as_pair(), Some((3, 1_700_000_000)));
         assert_eq!(items.as_slice(), &[3, 1_700_000_000]);
-        let Ok(Status::Complete {
-            reply: Reply::Array(items),
-            ..
-        }) = parse(b"*1\r\n:3\r\n")
-        else {
+        let Ok(Status::Complete { reply: Reply::Array(items), .. }) = parse(b"*1\r\n:3\r\n") else {
             panic!("not an array");
         };
         assert_eq!(items.as_pair(), None);

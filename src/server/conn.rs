@@ -19,11 +19,9 @@ use std::net::Shutdown;
 use mio::net::TcpStream;
 
 use crate::app::App;
+use crate::config::Timeouts;
 use crate::http::date::DateCache;
-use crate::limits::{
-    HEADER_TIMEOUT_SECS, IDLE_TIMEOUT_SECS, LINGER_SECS, OUTPUT_HIGH_WATER_BYTES,
-    READ_BUFFER_BYTES, RESPONSE_BYTES_MAX, SEND_TIMEOUT_SECS,
-};
+use crate::limits::{LINGER_SECS, OUTPUT_HIGH_WATER_BYTES, READ_BUFFER_BYTES, RESPONSE_BYTES_MAX, SEND_TIMEOUT_SECS};
 
 /// Buffers a worker allocates once at start and lends to whichever connection has an event.
 pub struct Scratch {
@@ -52,6 +50,7 @@ pub struct Ctx<'w> {
     pub app: &'w App,
     pub dates: &'w mut DateCache,
     pub scratch: &'w mut Scratch,
+    pub timeouts: Timeouts,
 }
 
 /// The readiness an event reported.
@@ -116,7 +115,7 @@ fn interrupted(e: &io::Error) -> bool {
 }
 
 impl Conn {
-    pub fn new(stream: TcpStream, now: u64) -> Conn {
+    pub fn new(stream: TcpStream, now: u64, timeouts: Timeouts) -> Conn {
         Conn {
             stream,
             state: State::Open,
@@ -125,7 +124,7 @@ impl Conn {
             closing: false,
             peer_eof: false,
             // A new connection must send its first request head within the header timeout.
-            deadline: now + HEADER_TIMEOUT_SECS,
+            deadline: now + timeouts.header_secs,
             deadline_reason: CloseReason::HeaderTimeout,
         }
     }
@@ -181,17 +180,8 @@ impl Conn {
         self.output.len() >= OUTPUT_HIGH_WATER_BYTES
     }
 
-    fn read_and_answer(
-        &mut self,
-        ctx: &mut Ctx<'_>,
-        read_closed: bool,
-        now: u64,
-    ) -> io::Result<()> {
-        while !self.closing
-            && !self.peer_eof
-            && !self.backlogged()
-            && self.input.len() < READ_BUFFER_BYTES
-        {
+    fn read_and_answer(&mut self, ctx: &mut Ctx<'_>, read_closed: bool, now: u64) -> io::Result<()> {
+        while !self.closing && !self.peer_eof && !self.backlogged() && self.input.len() < READ_BUFFER_BYTES {
             let n = match self.stream.read(&mut ctx.scratch.read) {
                 Ok(0) => {
                     self.peer_eof = true;
@@ -208,21 +198,16 @@ impl Conn {
                 self.answer_input(ctx, now);
             } else {
                 // The common case: whole requests in one read, answered straight from the scratch buffer.
-                let out = if self.output.is_empty() {
-                    &mut ctx.scratch.out
-                } else {
-                    &mut self.output
-                };
+                let out = if self.output.is_empty() { &mut ctx.scratch.out } else { &mut self.output };
                 let answered = ctx.app.answer(&ctx.scratch.read[..n], ctx.dates, out);
                 self.closing |= answered.close;
-                self.input
-                    .extend_from_slice(&ctx.scratch.read[answered.consumed..n]);
+                self.input.extend_from_slice(&ctx.scratch.read[answered.consumed..n]);
             }
             if self.input.is_empty() {
-                self.set_deadline(now + IDLE_TIMEOUT_SECS, CloseReason::IdleTimeout);
+                self.set_deadline(now + ctx.timeouts.idle_secs, CloseReason::IdleTimeout);
             } else if !had_input {
                 // A request head has begun: it must be complete within the header timeout (slowloris).
-                self.set_deadline(now + HEADER_TIMEOUT_SECS, CloseReason::HeaderTimeout);
+                self.set_deadline(now + ctx.timeouts.header_secs, CloseReason::HeaderTimeout);
             }
             self.flush(ctx, now)?;
             if n < ctx.scratch.read.len() && !read_closed {
@@ -247,27 +232,19 @@ impl Conn {
 
     /// Answers requests buffered in `input`, then forgets the bytes it consumed.
     fn answer_input(&mut self, ctx: &mut Ctx<'_>, now: u64) {
-        let out = if self.output.is_empty() {
-            &mut ctx.scratch.out
-        } else {
-            &mut self.output
-        };
+        let out = if self.output.is_empty() { &mut ctx.scratch.out } else { &mut self.output };
         let answered = ctx.app.answer(&self.input, ctx.dates, out);
         self.closing |= answered.close;
         self.input.drain(..answered.consumed);
         if answered.requests > 0 && self.input.is_empty() {
-            self.set_deadline(now + IDLE_TIMEOUT_SECS, CloseReason::IdleTimeout);
+            self.set_deadline(now + ctx.timeouts.idle_secs, CloseReason::IdleTimeout);
         }
     }
 
     /// Writes pending response bytes until done or `WouldBlock`. Leaves `ctx.scratch.out` empty.
     fn flush(&mut self, ctx: &mut Ctx<'_>, now: u64) -> io::Result<()> {
         let from_scratch = !ctx.scratch.out.is_empty();
-        let pending: &[u8] = if from_scratch {
-            &ctx.scratch.out
-        } else {
-            &self.output
-        };
+        let pending: &[u8] = if from_scratch { &ctx.scratch.out } else { &self.output };
         let mut written = 0;
         while written < pending.len() {
             match self.stream.write(&pending[written..]) {
@@ -287,7 +264,7 @@ impl Conn {
         if !self.output.is_empty() && written > 0 {
             self.set_deadline(now + SEND_TIMEOUT_SECS, CloseReason::SendTimeout);
         } else if self.output.is_empty() && written > 0 && self.input.is_empty() {
-            self.set_deadline(now + IDLE_TIMEOUT_SECS, CloseReason::IdleTimeout);
+            self.set_deadline(now + ctx.timeouts.idle_secs, CloseReason::IdleTimeout);
         }
         Ok(())
     }

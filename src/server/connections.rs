@@ -11,11 +11,7 @@ pub struct Connections {
 
 impl Connections {
     pub fn with_capacity(capacity: usize) -> Connections {
-        Connections {
-            slots: Vec::with_capacity(capacity),
-            free: Vec::with_capacity(capacity),
-            len: 0,
-        }
+        Connections { slots: Vec::with_capacity(capacity), free: Vec::with_capacity(capacity), len: 0 }
     }
 
     pub fn len(&self) -> usize {

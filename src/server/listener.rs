@@ -10,10 +10,7 @@ use crate::limits::LISTEN_BACKLOG;
 
 /// Binds `count` listeners to `addr`. When `addr` asks for port 0, the first socket picks the port and the
 /// others join it, so every worker serves the same port.
-pub fn bind_all(
-    addr: SocketAddr,
-    count: usize,
-) -> io::Result<(Vec<mio::net::TcpListener>, SocketAddr)> {
+pub fn bind_all(addr: SocketAddr, count: usize) -> io::Result<(Vec<mio::net::TcpListener>, SocketAddr)> {
     let first = bind(addr)?;
     let actual = first.local_addr()?;
     let mut listeners = vec![first];

@@ -15,6 +15,7 @@ use std::thread::JoinHandle;
 use mio::{Poll, Waker};
 
 use crate::app::App;
+use crate::config::Timeouts;
 use crate::cpu;
 
 pub struct Server {
@@ -30,6 +31,7 @@ impl Server {
         addr: SocketAddr,
         workers: usize,
         pin: &[usize],
+        timeouts: Timeouts,
         app: Arc<App>,
     ) -> io::Result<Server> {
         let (listeners, addr) = listener::bind_all(addr, workers.max(1))?;
@@ -38,23 +40,17 @@ impl Server {
         for (id, listener) in listeners.into_iter().enumerate() {
             let poll = Poll::new()?;
             wakers.push(Waker::new(poll.registry(), worker::WAKER)?);
-            let worker = worker::Worker::new(id, poll, listener, Arc::clone(&app))?;
+            let worker = worker::Worker::new(id, poll, listener, Arc::clone(&app), timeouts)?;
             let cpu = (!pin.is_empty()).then(|| pin[id % pin.len()]);
-            let thread = std::thread::Builder::new()
-                .name(format!("worker-{id}"))
-                .spawn(move || {
-                    if let Some(cpu) = cpu {
-                        cpu::pin_current_thread(cpu);
-                    }
-                    worker.run();
-                })?;
+            let thread = std::thread::Builder::new().name(format!("worker-{id}")).spawn(move || {
+                if let Some(cpu) = cpu {
+                    cpu::pin_current_thread(cpu);
+                }
+                worker.run();
+            })?;
             threads.push(thread);
         }
-        Ok(Server {
-            addr,
-            threads,
-            wakers,
-        })
+        Ok(Server { addr, threads, wakers })
     }
 
     /// Wakes every worker so it notices a lifecycle change at once instead of at its next tick.

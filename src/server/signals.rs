@@ -38,9 +38,7 @@ impl Termination {
                 tv_sec: t.as_secs() as libc::time_t,
                 tv_nsec: libc::c_long::from(t.subsec_nanos() as i32),
             });
-            let ts_ptr = ts
-                .as_ref()
-                .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+            let ts_ptr = ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
             // SAFETY: `self.set` is an initialised sigset; a null siginfo pointer is allowed; `ts_ptr` is null or
             // points to `ts`, alive for this call.
             let sig = unsafe { libc::sigtimedwait(&self.set, std::ptr::null_mut(), ts_ptr) };

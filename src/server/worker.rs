@@ -13,11 +13,10 @@ use mio::{Events, Interest, Poll, Token};
 use super::conn::{CloseReason, Conn, Ctx, Outcome, Readiness, Scratch};
 use super::connections::Connections;
 use crate::app::App;
+use crate::config::Timeouts;
 use crate::http::date::DateCache;
 use crate::lifecycle::Phase;
-use crate::limits::{
-    CONNECTIONS_PER_WORKER_MAX, EVENTS_PER_POLL, SHUTDOWN_DEADLINE_SECS, TICK_MILLIS,
-};
+use crate::limits::{CONNECTIONS_PER_WORKER_MAX, EVENTS_PER_POLL, SHUTDOWN_DEADLINE_SECS, TICK_MILLIS};
 use crate::log;
 
 pub const LISTENER: Token = Token(usize::MAX - 1);
@@ -31,6 +30,7 @@ pub struct Worker {
     scratch: Scratch,
     dates: DateCache,
     app: Arc<App>,
+    timeouts: Timeouts,
     /// accept(2) failed for lack of fds or memory: retry on the next tick or close, not in a busy loop.
     accept_paused: bool,
     /// Set once shutdown begins: the second at which remaining connections are dropped.
@@ -40,9 +40,7 @@ pub struct Worker {
 /// Wall-clock Unix seconds. `clock_gettime` is a vDSO call, and the loop reads it once per wakeup, not per
 /// request.
 pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 impl Worker {
@@ -51,9 +49,9 @@ impl Worker {
         poll: Poll,
         mut listener: TcpListener,
         app: Arc<App>,
+        timeouts: Timeouts,
     ) -> io::Result<Worker> {
-        poll.registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
         Ok(Worker {
             id,
             poll,
@@ -62,6 +60,7 @@ impl Worker {
             scratch: Scratch::new(),
             dates: DateCache::new(unix_now()),
             app,
+            timeouts,
             accept_paused: false,
             stop_deadline: None,
         })
@@ -71,10 +70,7 @@ impl Worker {
         let mut events = Events::with_capacity(EVENTS_PER_POLL);
         let mut last_tick = unix_now();
         loop {
-            if let Err(e) = self
-                .poll
-                .poll(&mut events, Some(Duration::from_millis(TICK_MILLIS)))
-            {
+            if let Err(e) = self.poll.poll(&mut events, Some(Duration::from_millis(TICK_MILLIS))) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
@@ -124,15 +120,10 @@ impl Worker {
             // Responses go out in one write per batch; Nagle would only delay them.
             let _ = stream.set_nodelay(true);
             let interest = Interest::READABLE | Interest::WRITABLE;
-            if self
-                .poll
-                .registry()
-                .register(&mut stream, Token(index), interest)
-                .is_err()
-            {
+            if self.poll.registry().register(&mut stream, Token(index), interest).is_err() {
                 continue;
             }
-            self.conns.insert(index, Conn::new(stream, now));
+            self.conns.insert(index, Conn::new(stream, now, self.timeouts));
         }
     }
 
@@ -145,11 +136,8 @@ impl Worker {
             writable: event.is_writable(),
             read_closed: event.is_read_closed(),
         };
-        let mut ctx = Ctx {
-            app: &self.app,
-            dates: &mut self.dates,
-            scratch: &mut self.scratch,
-        };
+        let mut ctx =
+            Ctx { app: &self.app, dates: &mut self.dates, scratch: &mut self.scratch, timeouts: self.timeouts };
         if let Outcome::Close(reason) = conn.on_event(ready, &mut ctx) {
             self.close(index, reason);
         }
@@ -168,9 +156,7 @@ impl Worker {
     /// Once a second: expire deadlines, retry a paused accept.
     fn tick(&mut self, now: u64) {
         for index in self.conns.indices() {
-            if let Some(Outcome::Close(reason)) =
-                self.conns.get_mut(index).map(|c| c.check_deadline(now))
-            {
+            if let Some(Outcome::Close(reason)) = self.conns.get_mut(index).map(|c| c.check_deadline(now)) {
                 self.close(index, reason);
             }
         }
@@ -196,8 +182,5 @@ impl Worker {
 }
 
 fn is_resource_exhausted(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-    )
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM))
 }

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the programs the test suite drives (real clients and servers, never mocks), only those missing.
+# As root with apt-get it installs them; otherwise it names what to install and fails.
+set -euo pipefail
+
+# program -> Debian package
+declare -A PKG=([curl]=curl [wrk]=wrk [redis-server]=redis-server [redis-cli]=redis-tools)
+missing=()
+for prog in "${!PKG[@]}"; do
+  command -v "$prog" >/dev/null 2>&1 || missing+=("${PKG[$prog]}")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "install-deps: installing ${missing[*]}" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "install-deps: missing ${missing[*]}; install them (Debian: sudo apt-get install ${missing[*]}), or use 'nix develop'" >&2
+  exit 1
+fi

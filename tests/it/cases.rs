@@ -1,0 +1,127 @@
+//! The request table: raw bytes, the status the server must answer, and whether it must close the
+//! connection afterwards. The same table runs against the parser (`App::answer`, no I/O) and against the live
+//! server, whole, split at every byte, and pipelined between two good requests (see framing.rs).
+//!
+//! Each framing decision cites RFC 9112 / RFC 9110.
+
+pub struct Case {
+    pub name: &'static str,
+    pub raw: &'static [u8],
+    pub status: u16,
+    /// The connection is closed after the response.
+    pub closes: bool,
+    /// HEAD request: the response has no body.
+    pub head: bool,
+}
+
+const fn ok(name: &'static str, raw: &'static [u8], status: u16) -> Case {
+    Case { name, raw, status, closes: false, head: false }
+}
+
+const fn closes(name: &'static str, raw: &'static [u8], status: u16) -> Case {
+    Case { name, raw, status, closes: true, head: false }
+}
+
+pub const CASES: &[Case] = &[
+    ok("health", b"GET /health HTTP/1.1\r\nHost: a\r\n\r\n", 200),
+    ok("ready", b"GET /ready HTTP/1.1\r\nHost: a\r\n\r\n", 200),
+    ok("query string is ignored for routing", b"GET /health?probe=1 HTTP/1.1\r\nHost: a\r\n\r\n", 200),
+    // RFC 9112 §3.2.2: a server MUST accept the absolute-form.
+    ok("absolute-form", b"GET http://example.com/health HTTP/1.1\r\nHost: example.com\r\n\r\n", 200),
+    ok("absolute-form with query", b"GET HTTP://h:80/ready?x HTTP/1.1\r\nHost: h\r\n\r\n", 200),
+    Case { name: "head", raw: b"HEAD /health HTTP/1.1\r\nHost: a\r\n\r\n", status: 200, closes: false, head: true },
+    ok("unknown path", b"GET /nope HTTP/1.1\r\nHost: a\r\n\r\n", 404),
+    ok("case matters in paths", b"GET /Health HTTP/1.1\r\nHost: a\r\n\r\n", 404),
+    ok("other method", b"DELETE /health HTTP/1.1\r\nHost: a\r\n\r\n", 405),
+    // RFC 9110 §9.1: method names are case-sensitive.
+    ok("lowercase method", b"get /health HTTP/1.1\r\nHost: a\r\n\r\n", 405),
+    // A small body is read and discarded; the request is well framed, so the connection lives on.
+    ok("post with small body", b"POST /health HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello", 405),
+    // RFC 9110 §8.6: Content-Length = 1*DIGIT, so leading zeros are digits.
+    ok("content-length leading zeros", b"POST /health HTTP/1.1\r\nHost: a\r\nContent-Length: 005\r\n\r\nhello", 405),
+    // RFC 9112 §6.3: repeated identical Content-Length values may be accepted.
+    ok(
+        "identical content-lengths",
+        b"POST /health HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nhi",
+        405,
+    ),
+    ok("http/1.0 keep-alive", b"GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", 200),
+    // RFC 9112 §2.2: a recipient MAY recognise a bare LF as a line terminator; httparse does.
+    ok("bare LF line endings", b"GET /health HTTP/1.1\nHost: a\n\n", 200),
+    // RFC 9112 §2.2: a server SHOULD ignore at least one empty line before the request-line.
+    ok("leading empty line", b"\r\nGET /health HTTP/1.1\r\nHost: a\r\n\r\n", 200),
+    closes("connection close", b"GET /health HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 200),
+    closes("connection close among tokens", b"GET /health HTTP/1.1\r\nHost: a\r\nConnection: foo, Close\r\n\r\n", 200),
+    // RFC 9112 §9.3: HTTP/1.0 closes unless it asked for keep-alive.
+    closes("http/1.0 default", b"GET /health HTTP/1.0\r\n\r\n", 200),
+    closes("garbage", b"GARBAGE\r\n\r\n", 400),
+    closes("missing target", b"GET HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    // RFC 9112 §3.2: 400 for an HTTP/1.1 request without exactly one Host.
+    closes("missing host", b"GET /health HTTP/1.1\r\n\r\n", 400),
+    closes("two hosts", b"GET /health HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+    // RFC 9112 §6.1/§6.3: we take no chunked bodies; rejecting Transfer-Encoding outright rules out smuggling.
+    closes(
+        "transfer-encoding",
+        b"POST /health HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        400,
+    ),
+    closes(
+        "transfer-encoding and content-length",
+        b"POST /health HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        400,
+    ),
+    closes(
+        "conflicting content-lengths",
+        b"POST /health HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+        400,
+    ),
+    closes("content-length with sign", b"POST /health HTTP/1.1\r\nHost: a\r\nContent-Length: +5\r\n\r\nhello", 400),
+    // RFC 9110 §8.6 allows a recipient to accept "5, 5"; we reject any list: simpler and never ambiguous.
+    closes("content-length list", b"POST /health HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\nhello", 400),
+    closes("content-length not a number", b"POST /health HTTP/1.1\r\nHost: a\r\nContent-Length: abc\r\n\r\n", 400),
+    closes("body too large", b"POST /health HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999\r\n\r\n", 413),
+    // RFC 9112 §5.2: obs-fold in a request MUST be rejected with 400 (or replaced); we reject.
+    closes("obs-fold", b"GET /health HTTP/1.1\r\nHost: a\r\nX-A: b\r\n c\r\n\r\n", 400),
+    // RFC 9112 §5.1: whitespace between field name and colon MUST be rejected with 400.
+    closes("space before colon", b"GET /health HTTP/1.1\r\nHost : a\r\n\r\n", 400),
+    closes("invalid header name byte", b"GET /health HTTP/1.1\r\nHost: a\r\nX(y): 1\r\n\r\n", 400),
+    closes("NUL in target", b"GET /hea\0lth HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    closes("http/2.0", b"GET /health HTTP/2.0\r\nHost: a\r\n\r\n", 505),
+    closes("http/1.2", b"GET /health HTTP/1.2\r\nHost: a\r\n\r\n", 505),
+    closes("bad version token", b"GET /health FOO/1.1\r\nHost: a\r\n\r\n", 400),
+];
+
+/// A header section over 8 KiB: 431.
+pub fn huge_header() -> Vec<u8> {
+    let mut r = b"GET /health HTTP/1.1\r\nHost: a\r\nX-Big: ".to_vec();
+    r.extend(std::iter::repeat_n(b'a', 9000));
+    r.extend_from_slice(b"\r\n\r\n");
+    r
+}
+
+/// More header fields than the parser's fixed array: 431.
+pub fn many_headers() -> Vec<u8> {
+    let mut r = b"GET /health HTTP/1.1\r\nHost: a\r\n".to_vec();
+    for i in 0..60 {
+        r.extend_from_slice(format!("X-{i}: v\r\n").as_bytes());
+    }
+    r.extend_from_slice(b"\r\n");
+    r
+}
+
+/// A request-target over 2 KiB: 414.
+pub fn long_target() -> Vec<u8> {
+    let mut r = b"GET /".to_vec();
+    r.extend(std::iter::repeat_n(b'a', 3000));
+    r.extend_from_slice(b" HTTP/1.1\r\nHost: a\r\n\r\n");
+    r
+}
+
+/// The generated cases: (name, raw, status). All close the connection.
+pub fn large_cases() -> Vec<(&'static str, Vec<u8>, u16)> {
+    vec![
+        ("huge header", huge_header(), 431),
+        ("many headers", many_headers(), 431),
+        ("long target", long_target(), 414),
+    ]
+}

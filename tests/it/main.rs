@@ -1,0 +1,11 @@
+//! Integration tests: the real `counter` binary over TCP on 127.0.0.1. One scenario family per file.
+
+mod cases;
+mod concurrency;
+mod curl;
+mod endpoints;
+mod framing;
+mod pipelining;
+mod shutdown;
+mod support;
+mod timeouts;
