@@ -4,6 +4,7 @@ mod cases;
 mod concurrency;
 mod curl;
 mod endpoints;
+mod os;
 mod framing;
 mod pipelining;
 mod shutdown;
