@@ -1,1 +1,10 @@
-//! Loom models of counter
+//! Loom models of counter's shared state. The modules below are the server's own source files, included by
+//! path next to a loom-backed `sync` shim: one copy of the code, checked under every interleaving.
+
+pub mod sync;
+
+#[path = "../../src/counter.rs"]
+pub mod counter;
+
+#[path = "../../src/lifecycle.rs"]
+pub mod lifecycle;
