@@ -23,6 +23,18 @@ use crate::config::Timeouts;
 use crate::http::date::DateCache;
 use crate::limits::{LINGER_SECS, OUTPUT_HIGH_WATER_BYTES, READ_BUFFER_BYTES, RESPONSE_BYTES_MAX, SEND_TIMEOUT_SECS};
 
+/// What a connection needs of its socket. The server uses mio's `TcpStream`; the fuzz harness plugs in a
+/// scripted stream that splits reads and writes at arbitrary points and returns `WouldBlock` at will.
+pub trait Stream: Read + Write {
+    fn shutdown_write(&self) -> io::Result<()>;
+}
+
+impl Stream for TcpStream {
+    fn shutdown_write(&self) -> io::Result<()> {
+        self.shutdown(Shutdown::Write)
+    }
+}
+
 /// Buffers a worker allocates once at start and lends to whichever connection has an event.
 pub struct Scratch {
     pub read: Box<[u8]>,
@@ -90,8 +102,8 @@ enum State {
     Lingering,
 }
 
-pub struct Conn {
-    stream: TcpStream,
+pub struct Conn<S = TcpStream> {
+    stream: S,
     state: State,
     /// Request bytes received but not answered: a partial request, or requests held back by backpressure.
     input: Vec<u8>,
@@ -114,8 +126,8 @@ fn interrupted(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::Interrupted
 }
 
-impl Conn {
-    pub fn new(stream: TcpStream, now: u64, timeouts: Timeouts) -> Conn {
+impl<S: Stream> Conn<S> {
+    pub fn new(stream: S, now: u64, timeouts: Timeouts) -> Conn<S> {
         Conn {
             stream,
             state: State::Open,
@@ -129,7 +141,7 @@ impl Conn {
         }
     }
 
-    pub fn stream_mut(&mut self) -> &mut TcpStream {
+    pub fn stream_mut(&mut self) -> &mut S {
         &mut self.stream
     }
 
@@ -282,7 +294,7 @@ impl Conn {
             }
             // RFC 9112 §9.6: half-close first, then read until the client closes, so request bytes still in
             // flight do not make the kernel answer them with an RST that destroys the response we just sent.
-            self.stream.shutdown(Shutdown::Write)?;
+            self.stream.shutdown_write()?;
             self.state = State::Lingering;
             self.set_deadline(now + LINGER_SECS, CloseReason::Done);
             return self.discard_until_eof(ctx);

@@ -1,0 +1,123 @@
+//! Criterion benchmarks mirroring the original Go benchmark table: the handler (counter + response bytes)
+//! for /status (atomic) and /statusV2 (mutex), single-threaded and parallel (one thread per core on one shared
+//! counter), the whole request path (parse + route + respond) for one request and a pipelined batch of 16,
+//! and response formatting alone. Run: `cargo bench --bench handler` (or `make bench`).
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+use counter::app::App;
+use counter::counter::Snapshot;
+use counter::http::date::DateCache;
+use counter::http::request::{parse, Parsed};
+use counter::http::response::{self, Persist};
+
+const REQ_STATUS: &[u8] = b"GET /status HTTP/1.1\r\nHost: counter.local\r\nUser-Agent: wrk\r\n\r\n";
+const REQ_STATUS_V2: &[u8] = b"GET /statusV2 HTTP/1.1\r\nHost: counter.local\r\nUser-Agent: wrk\r\n\r\n";
+const NOW: u64 = 1_702_269_908;
+
+fn pipeline_16() -> Vec<u8> {
+    REQ_STATUS.repeat(16)
+}
+
+/// The handler alone: the request is already parsed, as in the Go benchmark of the fasthttp handler.
+fn handler(c: &mut Criterion) {
+    let mut g = c.benchmark_group("handler");
+    g.throughput(Throughput::Elements(1));
+    for (name, raw) in [("status_atomic", REQ_STATUS), ("statusV2_mutex", REQ_STATUS_V2)] {
+        let app = App::new();
+        let mut dates = DateCache::new(NOW);
+        let mut out = Vec::with_capacity(4096);
+        let Ok(Parsed::Complete { request, .. }) = parse(raw) else { unreachable!("benchmark input parses") };
+        g.bench_function(format!("{name}/single"), |b| {
+            b.iter(|| {
+                out.clear();
+                black_box(app.respond(black_box(&request), &mut dates, &mut out));
+            })
+        });
+    }
+    g.finish();
+}
+
+/// One thread per core hammering one shared counter, like Go's `b.RunParallel`: ns/op is wall time divided by
+/// all operations across threads.
+fn handler_parallel(c: &mut Criterion) {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut g = c.benchmark_group("handler");
+    g.throughput(Throughput::Elements(1));
+    for (name, raw) in [("status_atomic", REQ_STATUS), ("statusV2_mutex", REQ_STATUS_V2)] {
+        let app = Arc::new(App::new());
+        g.bench_function(format!("{name}/parallel_{threads}"), |b| {
+            b.iter_custom(|iters| {
+                let per_thread = iters.div_ceil(threads as u64);
+                let start = Instant::now();
+                std::thread::scope(|s| {
+                    for _ in 0..threads {
+                        let app = Arc::clone(&app);
+                        s.spawn(move || {
+                            let mut dates = DateCache::new(NOW);
+                            let mut out = Vec::with_capacity(4096);
+                            let Ok(Parsed::Complete { request, .. }) = parse(raw) else { unreachable!() };
+                            for _ in 0..per_thread {
+                                out.clear();
+                                black_box(app.respond(&request, &mut dates, &mut out));
+                            }
+                        });
+                    }
+                });
+                // Wall time for `threads * per_thread` operations, reported per `iters` operations.
+                let elapsed = start.elapsed();
+                Duration::from_secs_f64(elapsed.as_secs_f64() * iters as f64 / (per_thread * threads as u64) as f64)
+            })
+        });
+    }
+    g.finish();
+}
+
+/// Bytes in, bytes out: parse + route + counter + format, for one request and a pipelined batch of 16.
+fn request_path(c: &mut Criterion) {
+    let app = App::new();
+    let mut dates = DateCache::new(NOW);
+    let mut out = Vec::with_capacity(1 << 16);
+    let mut g = c.benchmark_group("request_path");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("one_request", |b| {
+        b.iter(|| {
+            out.clear();
+            black_box(app.answer(black_box(REQ_STATUS), &mut dates, &mut out));
+        })
+    });
+    let batch = pipeline_16();
+    g.throughput(Throughput::Elements(16));
+    g.bench_function("pipelined_16", |b| {
+        b.iter(|| {
+            out.clear();
+            black_box(app.answer(black_box(&batch), &mut dates, &mut out));
+        })
+    });
+    g.finish();
+}
+
+/// Formatting a counter response alone (no counter, no parse).
+fn format_only(c: &mut Criterion) {
+    let mut dates = DateCache::new(NOW);
+    let mut out = Vec::with_capacity(4096);
+    let snapshot = Snapshot { counter: 305_689, last_changed: NOW };
+    let mut g = c.benchmark_group("format");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("counter_response", |b| {
+        b.iter(|| {
+            out.clear();
+            let stamp = *dates.rfc3339(snapshot.last_changed);
+            response::counter(&mut out, black_box(snapshot), &stamp, dates.imf(), Persist::KeepAlive, false);
+            black_box(&out);
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, handler, handler_parallel, request_path, format_only);
+criterion_main!(benches);
