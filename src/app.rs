@@ -3,11 +3,84 @@
 
 use crate::counter::{AtomicCounter, MutexCounter, Snapshot};
 use crate::http::date::DateCache;
-use crate::http::request::{parse, HttpError, Parsed, Request, Version};
+use crate::http::request::{parse, HttpError, Method, Parsed, Request, Version};
 use crate::http::response::{self, Kind, Persist};
 use crate::http::route::{route, Endpoint, Route};
 use crate::lifecycle::Lifecycle;
-use crate::limits::OUTPUT_HIGH_WATER_BYTES;
+use crate::limits::{DEFERRED_PER_CONNECTION_MAX, OUTPUT_HIGH_WATER_BYTES};
+
+/// How this worker answers `/status`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// The in-process atomic counter.
+    Memory,
+    /// The cluster-wide counter in Redis: GET /status is deferred until the worker's batch comes back.
+    /// `ready`: the worker's Redis link is up. `last`: the latest value this worker saw (answers HEAD without a
+    /// round trip).
+    Redis { ready: bool, last: Snapshot },
+}
+
+/// The `/status` requests of one connection that wait for the shared counter, in request order: only how each
+/// response must end the exchange is kept. A fixed ring: no allocation, and a bound on what one client can
+/// have in flight.
+#[derive(Clone, Debug)]
+pub struct Deferred {
+    persists: [Persist; DEFERRED_PER_CONNECTION_MAX],
+    head: usize,
+    len: usize,
+}
+
+impl Default for Deferred {
+    fn default() -> Deferred {
+        Deferred { persists: [Persist::KeepAlive; DEFERRED_PER_CONNECTION_MAX], head: 0, len: 0 }
+    }
+}
+
+impl Deferred {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn push(&mut self, persist: Persist) -> bool {
+        if self.len == DEFERRED_PER_CONNECTION_MAX {
+            return false;
+        }
+        self.persists[(self.head + self.len) % DEFERRED_PER_CONNECTION_MAX] = persist;
+        self.len += 1;
+        true
+    }
+
+    fn pop(&mut self) -> Option<Persist> {
+        if self.len == 0 {
+            return None;
+        }
+        let p = self.persists[self.head];
+        self.head = (self.head + 1) % DEFERRED_PER_CONNECTION_MAX;
+        self.len -= 1;
+        Some(p)
+    }
+}
+
+/// What the shared counter answered for a run of deferred requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SharedResult {
+    /// Consecutive values starting at `first`, all changed at `last_changed` (Redis TIME, seconds).
+    Values { first: u64, last_changed: u64 },
+    /// Redis was unreachable, timed out or refused: 503, never a made-up value.
+    Unavailable,
+}
+
+fn persist_of(request: &Request<'_>) -> Persist {
+    match (request.keep_alive, request.version) {
+        (false, _) => Persist::Close,
+        (true, Version::Http11) => Persist::KeepAlive,
+        (true, Version::Http10) => Persist::KeepAlive10,
+    }
+}
 
 /// The state shared by every worker.
 #[derive(Debug)]
@@ -30,18 +103,23 @@ impl App {
 
     /// Appends the response to `request` to `out`; returns whether the connection stays open after it.
     pub fn respond(&self, request: &Request<'_>, dates: &mut DateCache, out: &mut Vec<u8>) -> bool {
-        let persist = match (request.keep_alive, request.version) {
-            (false, _) => Persist::Close,
-            (true, Version::Http11) => Persist::KeepAlive,
-            (true, Version::Http10) => Persist::KeepAlive10,
-        };
+        self.respond_in(Mode::Memory, request, dates, out)
+    }
+
+    fn respond_in(&self, mode: Mode, request: &Request<'_>, dates: &mut DateCache, out: &mut Vec<u8>) -> bool {
+        let persist = persist_of(request);
         let fixed = |out: &mut Vec<u8>, kind: Kind, dates: &DateCache, head_only| {
             response::fixed(out, kind, dates.imf(), persist, head_only)
         };
         match route(request.method, request.path) {
             Route::Endpoint { endpoint, head_only } => match endpoint {
                 Endpoint::Status => {
-                    let snapshot = if head_only { self.status.peek() } else { self.status.increment(dates.now_secs()) };
+                    let snapshot = match mode {
+                        // Only HEAD gets here in redis mode (GET is deferred): no round trip, no increment.
+                        Mode::Redis { last, .. } => last,
+                        Mode::Memory if head_only => self.status.peek(),
+                        Mode::Memory => self.status.increment(dates.now_secs()),
+                    };
                     counter(out, dates, snapshot, persist, head_only);
                 }
                 Endpoint::StatusV2 => {
@@ -50,7 +128,10 @@ impl App {
                     counter(out, dates, snapshot, persist, head_only);
                 }
                 Endpoint::Health => fixed(out, response::HEALTH, dates, head_only),
-                Endpoint::Ready if self.lifecycle.is_ready() => fixed(out, response::READY, dates, head_only),
+                // In redis mode a worker whose link is down is not ready: its /status would only answer 503.
+                Endpoint::Ready if self.lifecycle.is_ready() && !matches!(mode, Mode::Redis { ready: false, .. }) => {
+                    fixed(out, response::READY, dates, head_only)
+                }
                 Endpoint::Ready => fixed(out, response::NOT_READY, dates, head_only),
             },
             Route::MethodNotAllowed { head_only } => fixed(out, response::METHOD_NOT_ALLOWED, dates, head_only),
@@ -77,8 +158,10 @@ impl App {
 pub struct Answered {
     /// Bytes of whole requests answered (or, after an error, all of them: nothing after it is read).
     pub consumed: usize,
-    /// Requests answered.
+    /// Requests answered or deferred.
     pub requests: usize,
+    /// Of those, GET /status requests deferred to the shared counter (redis mode).
+    pub deferred: usize,
     /// The last response was final: the connection closes once it is written.
     pub close: bool,
 }
@@ -86,20 +169,56 @@ pub struct Answered {
 impl App {
     /// Answers every complete request at the front of `input`, in order, appending the responses to `out`.
     /// Stops at a partial request, after a final response, or once `out` holds `OUTPUT_HIGH_WATER_BYTES`
-    /// (backpressure: the rest stays buffered until the client reads).
+    /// (backpressure: the rest stays buffered until the client reads). Memory mode.
     pub fn answer(&self, input: &[u8], dates: &mut DateCache, out: &mut Vec<u8>) -> Answered {
-        let mut answered = Answered { consumed: 0, requests: 0, close: false };
+        self.answer_in(Mode::Memory, input, dates, out, &mut Deferred::default())
+    }
+
+    /// `answer` in either mode. In redis mode a GET /status is not answered here: it is pushed onto `deferred`
+    /// (counted in `Answered::deferred`) for the worker's next batch. Responses must leave in request order,
+    /// so once one request is deferred only further GET /status requests are taken; anything else waits in
+    /// the input until `deliver` has answered those before it.
+    pub fn answer_in(
+        &self,
+        mode: Mode,
+        input: &[u8],
+        dates: &mut DateCache,
+        out: &mut Vec<u8>,
+        deferred: &mut Deferred,
+    ) -> Answered {
+        let mut answered = Answered { consumed: 0, requests: 0, deferred: 0, close: false };
         while answered.consumed < input.len() && out.len() < OUTPUT_HIGH_WATER_BYTES {
             match parse(&input[answered.consumed..]) {
                 Ok(Parsed::Complete { request, consumed }) => {
+                    let defer = matches!(mode, Mode::Redis { .. })
+                        && request.method == Method::Get
+                        && route(request.method, request.path)
+                            == (Route::Endpoint { endpoint: Endpoint::Status, head_only: false });
+                    if defer {
+                        if !deferred.push(persist_of(&request)) {
+                            break; // this client has enough in flight: the rest waits in its input
+                        }
+                        answered.consumed += consumed;
+                        answered.requests += 1;
+                        answered.deferred += 1;
+                        if !request.keep_alive {
+                            answered.close = true;
+                            break;
+                        }
+                        continue;
+                    }
+                    if !deferred.is_empty() {
+                        break; // behind a deferred response: wait, to keep responses in order
+                    }
                     answered.consumed += consumed;
                     answered.requests += 1;
-                    if !self.respond(&request, dates, out) {
+                    if !self.respond_in(mode, &request, dates, out) {
                         answered.close = true;
                         break;
                     }
                 }
                 Ok(Parsed::Partial) => break,
+                Err(_) if !deferred.is_empty() => break, // answer the error after those before it
                 Err(error) => {
                     self.respond_error(error, dates, out);
                     answered.consumed = input.len();
@@ -110,6 +229,33 @@ impl App {
             }
         }
         answered
+    }
+
+    /// Answers the `count` oldest deferred requests with the shared counter's `result`; returns whether the last
+    /// of them was a final response (the connection closes after it).
+    pub fn deliver(
+        &self,
+        result: SharedResult,
+        count: usize,
+        deferred: &mut Deferred,
+        dates: &mut DateCache,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let mut close = false;
+        for i in 0..count {
+            let Some(persist) = deferred.pop() else { break };
+            match result {
+                SharedResult::Values { first, last_changed } => {
+                    let snapshot = Snapshot { counter: first + i as u64, last_changed };
+                    counter(out, dates, snapshot, persist, false);
+                }
+                SharedResult::Unavailable => {
+                    response::fixed(out, response::BACKEND_UNAVAILABLE, dates.imf(), persist, false);
+                }
+            }
+            close = persist == Persist::Close;
+        }
+        close
     }
 }
 

@@ -41,6 +41,18 @@ pub const OPTIONS: &[Opt] = &[
         default: "10",
         help: "seconds a client has to send a whole request head once it connected or began one",
     },
+    Opt {
+        flag: "--backend",
+        env: "BACKEND",
+        default: "memory",
+        help: "memory (one process) or redis (/status shared by all replicas through Redis)",
+    },
+    Opt {
+        flag: "--redis-url",
+        env: "REDIS_URL",
+        default: "redis://127.0.0.1:6379",
+        help: "redis://[[user]:password@]host:port[/db]; password also from REDIS_PASSWORD or REDIS_PASSWORD_FILE",
+    },
     Opt { flag: "--log-format", env: "LOG_FORMAT", default: "logfmt", help: "logfmt or json" },
 ];
 
@@ -52,6 +64,67 @@ pub struct Config {
     pub drain_seconds: u64,
     pub timeouts: Timeouts,
     pub log_format: Format,
+    /// None: the in-memory counter.
+    pub redis: Option<RedisTarget>,
+}
+
+/// Where the shared counter lives in redis mode.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisTarget {
+    pub host: String,
+    pub port: u16,
+    pub db: u32,
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for RedisTarget {
+    // Never print the password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "redis://{}:{}/{}", self.host, self.port, self.db)
+    }
+}
+
+impl std::fmt::Display for RedisTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{self:?}")
+    }
+}
+
+/// Parses `redis://[[user]:password@]host:port[/db]` (IPv6 hosts in brackets). Percent-escapes are not decoded:
+/// put a password with special characters in REDIS_PASSWORD or REDIS_PASSWORD_FILE instead.
+pub fn parse_redis_url(url: &str) -> Result<RedisTarget, String> {
+    let rest = url.strip_prefix("redis://").ok_or_else(|| format!("redis url {url:?} must start with redis://"))?;
+    let (auth, rest) = match rest.rsplit_once('@') {
+        Some((auth, rest)) => (Some(auth), rest),
+        None => (None, rest),
+    };
+    let (username, password) = match auth {
+        None => (None, None),
+        Some(a) => match a.split_once(':') {
+            Some((u, p)) => ((!u.is_empty()).then(|| u.to_string()), Some(p.to_string())),
+            None => (None, Some(a.to_string())),
+        },
+    };
+    let (hostport, db) = match rest.split_once('/') {
+        Some((hp, "")) => (hp, 0),
+        Some((hp, db)) => (hp, db.parse().map_err(|_| format!("redis url: bad database {db:?}"))?),
+        None => (rest, 0),
+    };
+    let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
+        let (h, p) = v6.split_once(']').ok_or("redis url: unclosed [")?;
+        (h, p.strip_prefix(':').unwrap_or("6379"))
+    } else {
+        match hostport.rsplit_once(':') {
+            Some((h, p)) => (h, p),
+            None => (hostport, "6379"),
+        }
+    };
+    if host.is_empty() {
+        return Err(format!("redis url {url:?} has no host"));
+    }
+    let port = port.parse().map_err(|_| format!("redis url: bad port {port:?}"))?;
+    Ok(RedisTarget { host: host.to_string(), port, db, username, password })
 }
 
 /// Connection timeouts in seconds; defaults in `limits.rs`.
@@ -137,7 +210,22 @@ where
         "json" => Format::Json,
         f => return Err(format!("invalid log format {f:?}: logfmt or json")),
     };
-    Ok(Command::Run(Config { addr: SocketAddr::new(ip, port), workers, drain_seconds, timeouts, log_format }))
+    let redis = match get("--backend").as_str() {
+        "memory" => None,
+        "redis" => {
+            let mut target = parse_redis_url(&get("--redis-url"))?;
+            if let Some(p) = env("REDIS_PASSWORD").filter(|p| !p.is_empty()) {
+                target.password = Some(p);
+            }
+            if let Some(path) = env("REDIS_PASSWORD_FILE").filter(|p| !p.is_empty()) {
+                let p = std::fs::read_to_string(&path).map_err(|e| format!("REDIS_PASSWORD_FILE {path}: {e}"))?;
+                target.password = Some(p.trim_end_matches(['\r', '\n']).to_string());
+            }
+            Some(target)
+        }
+        b => return Err(format!("invalid backend {b:?}: memory or redis")),
+    };
+    Ok(Command::Run(Config { redis, addr: SocketAddr::new(ip, port), workers, drain_seconds, timeouts, log_format }))
 }
 
 #[cfg(test)]
@@ -162,6 +250,31 @@ mod tests {
         };
         assert_eq!(c.addr, "[::1]:8080".parse().unwrap());
         assert_eq!((c.drain_seconds, c.log_format), (5, Format::Json));
+    }
+
+    #[test]
+    fn redis_urls_and_passwords() {
+        let t = parse_redis_url("redis://redis:6380/2").unwrap();
+        assert_eq!((t.host.as_str(), t.port, t.db, t.password), ("redis", 6380, 2, None));
+        let t = parse_redis_url("redis://:s3cret@10.0.0.1").unwrap();
+        assert_eq!(
+            (t.host.as_str(), t.port, t.username, t.password.as_deref()),
+            ("10.0.0.1", 6379, None, Some("s3cret"))
+        );
+        let t = parse_redis_url("redis://app:pw@[::1]:7000/").unwrap();
+        assert_eq!((t.host.as_str(), t.port, t.username.as_deref()), ("::1", 7000, Some("app")));
+        assert!(parse_redis_url("http://x").is_err());
+        assert!(parse_redis_url("redis://:6379").is_err());
+        assert!(!format!("{t:?}").contains("pw"), "Debug never shows the password");
+        let Ok(Command::Run(c)) =
+            run(&["--backend", "redis"], &[("REDIS_URL", "redis://:a@h:1"), ("REDIS_PASSWORD", "b")])
+        else {
+            panic!()
+        };
+        assert_eq!(c.redis.unwrap().password.as_deref(), Some("b"));
+        let Ok(Command::Run(c)) = run(&[], &[]) else { panic!() };
+        assert!(c.redis.is_none());
+        assert!(run(&["--backend", "etcd"], &[]).is_err());
     }
 
     #[test]

@@ -8,5 +8,6 @@ pub mod http;
 pub mod lifecycle;
 pub mod limits;
 pub mod log;
+pub mod redis;
 pub mod server;
 pub mod sync;

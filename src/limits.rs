@@ -32,6 +32,24 @@ pub const OUTPUT_HIGH_WATER_BYTES: usize = 64 * 1024;
 /// Largest single response we render (headers + JSON). Checked by tests on the longest counter value.
 pub const RESPONSE_BYTES_MAX: usize = 512;
 
+/// Redis mode: GET /status requests one connection may have waiting for the shared counter. Pipelining
+/// clients (wrk sends 16) fit; beyond it the connection's remaining requests wait in its input.
+pub const DEFERRED_PER_CONNECTION_MAX: usize = 64;
+
+/// Redis mode: a round trip to Redis that takes longer than this fails its requests with 503 and drops the
+/// link (replies after it could no longer be matched to requests).
+pub const REDIS_TIMEOUT_MILLIS: u64 = 1000;
+
+/// Redis mode: reconnect backoff, doubling from the first to the cap, with jitter.
+pub const REDIS_BACKOFF_FIRST_MILLIS: u64 = 100;
+pub const REDIS_BACKOFF_MAX_MILLIS: u64 = 5000;
+
+/// Redis mode: script calls one worker keeps in flight on its connection (replies come back in order).
+pub const REDIS_BATCHES_IN_FLIGHT_MAX: usize = 1;
+
+/// Redis mode: the link's read buffer; holds many replies (each at most `resp::REPLY_BYTES_MAX`).
+pub const REDIS_READ_BUFFER_BYTES: usize = 16 * 1024;
+
 /// Connection slots per worker, allocated at worker start. 10,000 connections spread over workers fit in
 /// one worker even when SO_REUSEPORT hashes unevenly.
 pub const CONNECTIONS_PER_WORKER_MAX: usize = 16 * 1024;

@@ -49,7 +49,14 @@ fn main() -> ExitCode {
         }
     };
     let app = Arc::new(App::new());
-    let server = match Server::start(config.addr, workers, &cpus.pin_list(), config.timeouts, Arc::clone(&app)) {
+    let server = match Server::start(
+        config.addr,
+        workers,
+        &cpus.pin_list(),
+        config.timeouts,
+        config.redis.clone(),
+        Arc::clone(&app),
+    ) {
         Ok(s) => s,
         Err(e) => {
             log::error("cannot listen", &[("addr", &config.addr), ("error", &e)]);
@@ -57,6 +64,10 @@ fn main() -> ExitCode {
         }
     };
     log::info("workers started", &[("workers", &workers), ("pinned", &!cpus.pin_list().is_empty())]);
+    match &config.redis {
+        None => log::info("backend", &[("backend", &"memory")]),
+        Some(target) => log::info("backend", &[("backend", &"redis"), ("redis", target)]),
+    }
     log::info("listening", &[("addr", &server.addr)]);
 
     let Some(signal) = termination.wait(None) else {

@@ -92,7 +92,7 @@ fn round(s: &mut TcpStream, req: &[u8], n: usize, buf: &mut [u8]) {
 fn steady_state_requests_allocate_nothing() {
     let app = Arc::new(App::new());
     let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let server = Server::start(addr, 1, &[], Timeouts::default(), Arc::clone(&app)).expect("start");
+    let server = Server::start(addr, 1, &[], Timeouts::default(), None, Arc::clone(&app)).expect("start");
     let mut s = TcpStream::connect(server.addr).expect("connect");
     s.set_nodelay(true).unwrap();
     let mut buf = vec![0u8; 1 << 16];

@@ -54,6 +54,12 @@ pub const HEADERS_TOO_LARGE: Kind = kind!(
     "Content-Type: application/json\r\n",
     r#"{"error":"request header fields too large"}"#
 );
+/// Redis mode, backend unreachable: retry soon (RFC 9110 §10.2.3).
+pub const BACKEND_UNAVAILABLE: Kind = kind!(
+    "503 Service Unavailable",
+    "Content-Type: application/json\r\nCache-Control: no-store\r\nRetry-After: 1\r\n",
+    r#"{"error":"counter backend unavailable"}"#
+);
 pub const VERSION_NOT_SUPPORTED: Kind = kind!(
     "505 HTTP Version Not Supported",
     "Content-Type: application/json\r\n",

@@ -18,7 +18,7 @@ use std::net::Shutdown;
 
 use mio::net::TcpStream;
 
-use crate::app::App;
+use crate::app::{App, Deferred, Mode, SharedResult};
 use crate::config::Timeouts;
 use crate::http::date::DateCache;
 use crate::limits::{LINGER_SECS, OUTPUT_HIGH_WATER_BYTES, READ_BUFFER_BYTES, RESPONSE_BYTES_MAX, SEND_TIMEOUT_SECS};
@@ -63,6 +63,9 @@ pub struct Ctx<'w> {
     pub dates: &'w mut DateCache,
     pub scratch: &'w mut Scratch,
     pub timeouts: Timeouts,
+    pub mode: Mode,
+    /// Redis mode: indices of connections with deferred requests not yet in a batch.
+    pub waiting: &'w mut Vec<usize>,
 }
 
 /// The readiness an event reported.
@@ -104,6 +107,10 @@ enum State {
 
 pub struct Conn<S = TcpStream> {
     stream: S,
+    /// Slot in the worker's table, and an id unique within the worker: a batch reply for a connection that
+    /// closed must not reach the next one in the same slot.
+    index: usize,
+    id: u64,
     state: State,
     /// Request bytes received but not answered: a partial request, or requests held back by backpressure.
     input: Vec<u8>,
@@ -113,6 +120,14 @@ pub struct Conn<S = TcpStream> {
     closing: bool,
     /// The client sent FIN: answer what is buffered, then close.
     peer_eof: bool,
+    /// Redis mode: GET /status requests waiting for the shared counter, in order.
+    deferred: Deferred,
+    /// Of those, how many are not in a batch yet; `in_waiting`: this connection is on `Ctx::waiting`.
+    unsent: usize,
+    in_waiting: bool,
+    /// Reading stopped for a reason other than a drained socket (backpressure, deferred responses): read again
+    /// when that clears, since no new edge will say so.
+    more_to_read: bool,
     /// Unix second at which this connection is closed unless something moves it.
     deadline: u64,
     deadline_reason: CloseReason,
@@ -127,9 +142,15 @@ fn interrupted(e: &io::Error) -> bool {
 }
 
 impl<S: Stream> Conn<S> {
-    pub fn new(stream: S, now: u64, timeouts: Timeouts) -> Conn<S> {
+    pub fn new(stream: S, index: usize, id: u64, now: u64, timeouts: Timeouts) -> Conn<S> {
         Conn {
             stream,
+            index,
+            id,
+            deferred: Deferred::default(),
+            unsent: 0,
+            in_waiting: false,
+            more_to_read: false,
             state: State::Open,
             input: Vec::new(),
             output: Vec::new(),
@@ -156,7 +177,25 @@ impl<S: Stream> Conn<S> {
 
     /// Nothing in flight: safe to close during shutdown without cutting a request or response.
     pub fn is_idle(&self) -> bool {
-        self.input.is_empty() && self.output.is_empty() && self.state == State::Open
+        self.input.is_empty() && self.output.is_empty() && self.deferred.is_empty() && self.state == State::Open
+    }
+
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Redis mode: takes the count of deferred requests not yet in a batch (the worker is building one).
+    pub fn take_unsent(&mut self) -> usize {
+        self.in_waiting = false;
+        std::mem::take(&mut self.unsent)
+    }
+
+    /// Redis mode: answers the `count` oldest deferred requests with `result`, then carries on with whatever
+    /// they held back.
+    pub fn deliver(&mut self, result: SharedResult, count: usize, ctx: &mut Ctx<'_>) -> Outcome {
+        let out = if self.output.is_empty() { &mut ctx.scratch.out } else { &mut self.output };
+        ctx.app.deliver(result, count, &mut self.deferred, ctx.dates, out);
+        self.on_event(Readiness { readable: false, writable: false, read_closed: false }, ctx)
     }
 
     /// Bytes this connection holds beyond its struct (for the memory bound tests and metrics).
@@ -181,8 +220,10 @@ impl<S: Stream> Conn<S> {
         }
         // Requests held back by backpressure go first, in order, before anything new is read.
         self.answer_buffered(ctx, now)?;
-        if ready.readable || ready.read_closed {
+        if ready.readable || ready.read_closed || self.more_to_read {
             self.read_and_answer(ctx, ready.read_closed, now)?;
+        } else {
+            self.flush(ctx, now)?; // responses rendered by `deliver`
         }
         self.settle(ctx, now)
     }
@@ -193,14 +234,19 @@ impl<S: Stream> Conn<S> {
     }
 
     fn read_and_answer(&mut self, ctx: &mut Ctx<'_>, read_closed: bool, now: u64) -> io::Result<()> {
+        self.more_to_read = true;
         while !self.closing && !self.peer_eof && !self.backlogged() && self.input.len() < READ_BUFFER_BYTES {
             let n = match self.stream.read(&mut ctx.scratch.read) {
                 Ok(0) => {
                     self.peer_eof = true;
+                    self.more_to_read = false;
                     break;
                 }
                 Ok(n) => n,
-                Err(e) if would_block(&e) => break,
+                Err(e) if would_block(&e) => {
+                    self.more_to_read = false;
+                    break;
+                }
                 Err(e) if interrupted(&e) => continue,
                 Err(e) => return Err(e),
             };
@@ -211,8 +257,9 @@ impl<S: Stream> Conn<S> {
             } else {
                 // The common case: whole requests in one read, answered straight from the scratch buffer.
                 let out = if self.output.is_empty() { &mut ctx.scratch.out } else { &mut self.output };
-                let answered = ctx.app.answer(&ctx.scratch.read[..n], ctx.dates, out);
+                let answered = ctx.app.answer_in(ctx.mode, &ctx.scratch.read[..n], ctx.dates, out, &mut self.deferred);
                 self.closing |= answered.close;
+                self.note_deferred(answered.deferred, ctx);
                 self.input.extend_from_slice(&ctx.scratch.read[answered.consumed..n]);
             }
             if self.input.is_empty() {
@@ -223,6 +270,7 @@ impl<S: Stream> Conn<S> {
             }
             self.flush(ctx, now)?;
             if n < ctx.scratch.read.len() && !read_closed {
+                self.more_to_read = false;
                 break; // a short read drained the socket; the next byte raises a new edge
             }
         }
@@ -245,11 +293,23 @@ impl<S: Stream> Conn<S> {
     /// Answers requests buffered in `input`, then forgets the bytes it consumed.
     fn answer_input(&mut self, ctx: &mut Ctx<'_>, now: u64) {
         let out = if self.output.is_empty() { &mut ctx.scratch.out } else { &mut self.output };
-        let answered = ctx.app.answer(&self.input, ctx.dates, out);
+        let answered = ctx.app.answer_in(ctx.mode, &self.input, ctx.dates, out, &mut self.deferred);
         self.closing |= answered.close;
+        self.note_deferred(answered.deferred, ctx);
         self.input.drain(..answered.consumed);
         if answered.requests > 0 && self.input.is_empty() {
             self.set_deadline(now + ctx.timeouts.idle_secs, CloseReason::IdleTimeout);
+        }
+    }
+
+    /// Puts this connection on the worker's list for the next batch when it deferred requests.
+    fn note_deferred(&mut self, deferred: usize, ctx: &mut Ctx<'_>) {
+        if deferred > 0 {
+            self.unsent += deferred;
+            if !self.in_waiting {
+                self.in_waiting = true;
+                ctx.waiting.push(self.index);
+            }
         }
     }
 
@@ -283,8 +343,8 @@ impl<S: Stream> Conn<S> {
 
     /// After an event: decide whether the connection lives on, and give back buffer memory it no longer needs.
     fn settle(&mut self, ctx: &mut Ctx<'_>, now: u64) -> io::Result<Outcome> {
-        if !self.output.is_empty() {
-            return Ok(Outcome::Keep); // a WRITABLE edge will resume
+        if !self.output.is_empty() || !self.deferred.is_empty() {
+            return Ok(Outcome::Keep); // a WRITABLE edge, or the batch reply, will resume
         }
         release_if_empty(&mut self.output);
         release_if_empty(&mut self.input);

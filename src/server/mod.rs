@@ -4,6 +4,7 @@
 pub mod conn;
 pub mod connections;
 pub mod listener;
+pub mod shared;
 pub mod signals;
 pub mod worker;
 
@@ -15,7 +16,7 @@ use std::thread::JoinHandle;
 use mio::{Poll, Waker};
 
 use crate::app::App;
-use crate::config::Timeouts;
+use crate::config::{RedisTarget, Timeouts};
 use crate::cpu;
 
 pub struct Server {
@@ -32,6 +33,7 @@ impl Server {
         workers: usize,
         pin: &[usize],
         timeouts: Timeouts,
+        redis: Option<RedisTarget>,
         app: Arc<App>,
     ) -> io::Result<Server> {
         let (listeners, addr) = listener::bind_all(addr, workers.max(1))?;
@@ -40,7 +42,7 @@ impl Server {
         for (id, listener) in listeners.into_iter().enumerate() {
             let poll = Poll::new()?;
             wakers.push(Waker::new(poll.registry(), worker::WAKER)?);
-            let worker = worker::Worker::new(id, poll, listener, Arc::clone(&app), timeouts)?;
+            let worker = worker::Worker::new(id, poll, listener, Arc::clone(&app), timeouts, redis.clone())?;
             let cpu = (!pin.is_empty()).then(|| pin[id % pin.len()]);
             let thread = std::thread::Builder::new().name(format!("worker-{id}")).spawn(move || {
                 if let Some(cpu) = cpu {

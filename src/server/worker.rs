@@ -1,10 +1,10 @@
 //! One worker thread: its own `mio::Poll`, its own SO_REUSEPORT listener, its own connection table, scratch
-//! buffers and Date cache, all allocated here at start. The loop owns every registration; connections only
-//! say `Keep` or `Close`.
+//! buffers and Date cache, all allocated here at start (and, in redis mode, its own Redis link). The loop
+//! owns every registration; connections only say `Keep` or `Close`.
 
 use std::io;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mio::event::Event;
 use mio::net::TcpListener;
@@ -12,8 +12,9 @@ use mio::{Events, Interest, Poll, Token};
 
 use super::conn::{CloseReason, Conn, Ctx, Outcome, Readiness, Scratch};
 use super::connections::Connections;
-use crate::app::App;
-use crate::config::Timeouts;
+use super::shared::Shared;
+use crate::app::{App, Mode, SharedResult};
+use crate::config::{RedisTarget, Timeouts};
 use crate::http::date::DateCache;
 use crate::lifecycle::Phase;
 use crate::limits::{CONNECTIONS_PER_WORKER_MAX, EVENTS_PER_POLL, SHUTDOWN_DEADLINE_SECS, TICK_MILLIS};
@@ -21,6 +22,7 @@ use crate::log;
 
 pub const LISTENER: Token = Token(usize::MAX - 1);
 pub const WAKER: Token = Token(usize::MAX - 2);
+pub const REDIS: Token = Token(usize::MAX - 3);
 
 pub struct Worker {
     id: usize,
@@ -31,6 +33,11 @@ pub struct Worker {
     dates: DateCache,
     app: Arc<App>,
     timeouts: Timeouts,
+    /// Redis mode: the link and the batches in flight. None in memory mode.
+    shared: Option<Shared>,
+    /// Connections with deferred requests not yet in a batch (stays empty in memory mode).
+    waiting: Vec<usize>,
+    next_conn_id: u64,
     /// accept(2) failed for lack of fds or memory: retry on the next tick or close, not in a busy loop.
     accept_paused: bool,
     /// Set once shutdown begins: the second at which remaining connections are dropped.
@@ -50,6 +57,7 @@ impl Worker {
         mut listener: TcpListener,
         app: Arc<App>,
         timeouts: Timeouts,
+        redis: Option<RedisTarget>,
     ) -> io::Result<Worker> {
         poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
         Ok(Worker {
@@ -61,6 +69,9 @@ impl Worker {
             dates: DateCache::new(unix_now()),
             app,
             timeouts,
+            shared: redis.map(|target| Shared::new(target, REDIS, id)),
+            waiting: Vec::with_capacity(CONNECTIONS_PER_WORKER_MAX),
+            next_conn_id: 0,
             accept_paused: false,
             stop_deadline: None,
         })
@@ -70,7 +81,11 @@ impl Worker {
         let mut events = Events::with_capacity(EVENTS_PER_POLL);
         let mut last_tick = unix_now();
         loop {
-            if let Err(e) = self.poll.poll(&mut events, Some(Duration::from_millis(TICK_MILLIS))) {
+            let mut timeout = Duration::from_millis(TICK_MILLIS);
+            if let Some(wakeup) = self.shared.as_ref().and_then(|s| s.next_wakeup(Instant::now())) {
+                timeout = timeout.min(wakeup);
+            }
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
@@ -83,8 +98,16 @@ impl Worker {
                 match event.token() {
                     LISTENER => self.accept(now),
                     WAKER => {} // the lifecycle moved; checked below
+                    REDIS => {
+                        if let Some(shared) = self.shared.as_mut() {
+                            shared.on_link_event(Instant::now(), self.poll.registry());
+                        }
+                    }
                     token => self.on_conn_event(token.0, event),
                 }
+            }
+            if self.shared.is_some() {
+                self.redis_turn();
             }
             if now != last_tick {
                 last_tick = now;
@@ -123,7 +146,8 @@ impl Worker {
             if self.poll.registry().register(&mut stream, Token(index), interest).is_err() {
                 continue;
             }
-            self.conns.insert(index, Conn::new(stream, now, self.timeouts));
+            self.next_conn_id += 1;
+            self.conns.insert(index, Conn::new(stream, index, self.next_conn_id, now, self.timeouts));
         }
     }
 
@@ -136,9 +160,63 @@ impl Worker {
             writable: event.is_writable(),
             read_closed: event.is_read_closed(),
         };
-        let mut ctx =
-            Ctx { app: &self.app, dates: &mut self.dates, scratch: &mut self.scratch, timeouts: self.timeouts };
+        let mut ctx = Ctx {
+            app: &self.app,
+            dates: &mut self.dates,
+            scratch: &mut self.scratch,
+            timeouts: self.timeouts,
+            mode: mode(&self.shared),
+            waiting: &mut self.waiting,
+        };
         if let Outcome::Close(reason) = conn.on_event(ready, &mut ctx) {
+            self.close(index, reason);
+        }
+    }
+
+    /// Redis mode, once per loop turn: timers, results back to their connections in order, and one script call
+    /// for every /status request deferred since the last one.
+    fn redis_turn(&mut self) {
+        let Some(shared) = self.shared.as_mut() else { return };
+        shared.maintain(Instant::now(), self.poll.registry());
+        loop {
+            while let Some((index, id, result)) = self.shared.as_mut().and_then(Shared::next_delivery) {
+                self.deliver(index, id, result);
+            }
+            let Some(shared) = self.shared.as_mut() else { return };
+            if self.waiting.is_empty() {
+                return;
+            }
+            if shared.can_send() {
+                let conns = &mut self.conns;
+                let take = |index| conns.get_mut(index).map(|c: &mut Conn| (c.id(), c.take_unsent()));
+                shared.send_batch(&mut self.waiting, take, Instant::now(), self.poll.registry());
+            } else if !shared.is_ready() {
+                // No link: every waiting request gets its 503 now rather than after a timeout.
+                for index in std::mem::take(&mut self.waiting) {
+                    if let Some(conn) = self.conns.get_mut(index) {
+                        let (id, count) = (conn.id(), conn.take_unsent());
+                        shared.fail_now(index, id, count);
+                    }
+                }
+            } else {
+                return; // a batch is in flight; the next one goes when its reply arrives
+            }
+        }
+    }
+
+    fn deliver(&mut self, index: usize, id: u64, (count, result): (usize, SharedResult)) {
+        let Some(conn) = self.conns.get_mut(index).filter(|c| c.id() == id) else {
+            return; // closed while waiting: its values are simply never shown (never reused)
+        };
+        let mut ctx = Ctx {
+            app: &self.app,
+            dates: &mut self.dates,
+            scratch: &mut self.scratch,
+            timeouts: self.timeouts,
+            mode: mode(&self.shared),
+            waiting: &mut self.waiting,
+        };
+        if let Outcome::Close(reason) = conn.deliver(result, count, &mut ctx) {
             self.close(index, reason);
         }
     }
@@ -178,6 +256,13 @@ impl Worker {
             }
         }
         self.conns.is_empty() || self.stop_deadline.is_some_and(|d| now >= d)
+    }
+}
+
+fn mode(shared: &Option<Shared>) -> Mode {
+    match shared {
+        None => Mode::Memory,
+        Some(s) => Mode::Redis { ready: s.is_ready(), last: s.last_seen() },
     }
 }
 
