@@ -1,0 +1,323 @@
+//! Redis mode against a real redis-server started by the test on a free port (installed by .ci/run /
+//! `make test`; these tests never skip). Test names start with `redis_` so builds without Redis (the nix
+//! sandbox) can `--skip redis_`.
+
+use std::collections::BTreeSet;
+use std::io::{BufReader, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::support::{eventually, get, read_response, Server};
+
+/// A redis-server child on 127.0.0.1; killed on drop.
+struct Redis {
+    child: Option<Child>,
+    port: u16,
+    dir: PathBuf,
+    args: Vec<String>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Redis {
+    fn start(extra: &[&str]) -> Redis {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("counter-redis-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut args: Vec<String> =
+            ["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--dir", dir.to_str().unwrap()]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let mut r = Redis { child: None, port, dir, args };
+        r.spawn();
+        r
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new("redis-server")
+            .args(&self.args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (make test / .ci/run install it)");
+        self.child = Some(child);
+        let port = self.port;
+        assert!(eventually(Duration::from_secs(10), || self.cli(&["PING"]).trim() == "PONG"), "redis on {port}");
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn cli(&self, args: &[&str]) -> String {
+        let mut cmd = Command::new("redis-cli");
+        cmd.args(["-h", "127.0.0.1", "-p", &self.port.to_string()]);
+        if let Some(pw) = self.args.iter().position(|a| a == "--requirepass").map(|i| self.args[i + 1].clone()) {
+            cmd.args(["--no-auth-warning", "-a", &pw]);
+        }
+        let out = cmd.args(args).output().expect("redis-cli");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
+    fn kill(&mut self, signal: i32) {
+        if let Some(mut child) = self.child.take() {
+            // SAFETY: kill(2) on our own child's pid.
+            unsafe { libc::kill(child.id() as i32, signal) };
+            let _ = child.wait();
+        }
+    }
+
+    /// Script calls Redis executed (EVALSHA + EVAL).
+    fn script_calls(&self) -> u64 {
+        let stats = self.cli(&["INFO", "commandstats"]);
+        stats
+            .lines()
+            .filter(|l| l.starts_with("cmdstat_evalsha:") || l.starts_with("cmdstat_eval:"))
+            .filter_map(|l| l.split("calls=").nth(1)?.split(',').next()?.parse::<u64>().ok())
+            .sum()
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.kill(libc::SIGKILL);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn pod(redis: &Redis, extra: &[&str]) -> Server {
+    let url = redis.url();
+    let mut args = vec!["--backend", "redis", "--redis-url", &url];
+    args.extend_from_slice(extra);
+    let server = Server::start_with(&args, &[]);
+    // Each worker has its own link: wait until every one of them is connected.
+    let logs = server.log_text();
+    let workers: usize = logs.split("workers=").nth(1).and_then(|s| s.split(' ').next()?.parse().ok()).unwrap();
+    let connected = || server.log_text().matches("msg=\"redis connected\"").count() >= workers;
+    assert!(eventually(Duration::from_secs(10), connected), "pod never ready");
+    server
+}
+
+/// One keep-alive client: `n` GET /status, returning (status code, counter if 200) per request.
+fn client(addr: std::net::SocketAddr, n: usize, pipeline: usize) -> Vec<(u16, Option<u64>)> {
+    let mut seen = Vec::with_capacity(n);
+    let mut r = BufReader::new(TcpStream::connect(addr).unwrap());
+    r.get_mut().set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    while seen.len() < n {
+        let burst = pipeline.min(n - seen.len());
+        r.get_mut().write_all(b"GET /status HTTP/1.1\r\nHost: a\r\n\r\n".repeat(burst).as_slice()).unwrap();
+        for _ in 0..burst {
+            let resp = read_response(&mut r, false).expect("response");
+            let value = (resp.status == 200).then(|| {
+                let json = resp.json();
+                let v = json["counter"].as_u64().unwrap();
+                assert_eq!(json["status"].as_bool(), Some(v % 2 == 1), "status is the parity");
+                v
+            });
+            if resp.status == 503 {
+                assert_eq!(resp.header("retry-after"), Some("1"));
+            }
+            seen.push((resp.status, value));
+        }
+    }
+    seen
+}
+
+/// The next /status value, retrying 503s (a worker whose link is still reconnecting) for up to 10 s.
+fn next_value(server: &Server) -> u64 {
+    let mut value = None;
+    let ok = eventually(Duration::from_secs(10), || {
+        let r = get(server, "/status");
+        value = r.json()["counter"].as_u64();
+        r.status == 200
+    });
+    assert!(ok, "no 200 from /status within 10 s");
+    value.unwrap()
+}
+
+fn assert_distinct(values: &[u64]) -> BTreeSet<u64> {
+    let set: BTreeSet<u64> = values.iter().copied().collect();
+    assert_eq!(set.len(), values.len(), "duplicate counter values across pods");
+    set
+}
+
+#[test]
+fn redis_three_pods_share_one_counter() {
+    let redis = Redis::start(&[]);
+    let pods: Vec<Server> = (0..3).map(|_| pod(&redis, &["--workers", "2"])).collect();
+    let threads: Vec<_> = (0..12)
+        .map(|i| {
+            let addr = pods[i % 3].addr;
+            std::thread::spawn(move || client(addr, 150, 1 + i % 4))
+        })
+        .collect();
+    let all: Vec<u64> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .map(|(s, v)| {
+            assert_eq!(s, 200);
+            v.unwrap()
+        })
+        .collect();
+    let set = assert_distinct(&all);
+    assert_eq!(set, (1..=all.len() as u64).collect::<BTreeSet<_>>(), "exactly 1..N across all pods");
+    // /statusV2 stays each pod's own mutex counter.
+    assert_eq!(get(&pods[0], "/statusV2").json()["counter"], 1);
+    assert_eq!(get(&pods[1], "/statusV2").json()["counter"], 1);
+}
+
+#[test]
+fn redis_batching_serves_many_requests_per_script_call() {
+    let redis = Redis::start(&[]);
+    let server = pod(&redis, &["--workers", "1"]);
+    let before = redis.script_calls();
+    let threads: Vec<_> = (0..64)
+        .map(|_| {
+            let addr = server.addr;
+            std::thread::spawn(move || client(addr, 100, 1))
+        })
+        .collect();
+    let responses: usize = threads.into_iter().map(|t| t.join().unwrap().len()).sum();
+    let calls = redis.script_calls() - before;
+    let ratio = responses as f64 / calls.max(1) as f64;
+    println!("batching: {responses} /status responses, {calls} script calls, {ratio:.1} requests per call");
+    assert!(ratio >= 5.0, "only {ratio:.1} requests per script call");
+}
+
+#[test]
+fn redis_kill_under_load_gives_503s_then_recovers_without_duplicates() {
+    let mut redis = Redis::start(&["--appendonly", "yes", "--appendfsync", "always"]);
+    let server = pod(&redis, &["--workers", "2"]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let load: Vec<_> = (0..4)
+        .map(|_| {
+            let (addr, stop) = (server.addr, Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let mut seen = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let start = Instant::now();
+                    seen.extend(client(addr, 20, 2));
+                    assert!(start.elapsed() < Duration::from_secs(8), "a round of requests hung");
+                }
+                seen
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    redis.kill(libc::SIGKILL);
+    assert!(eventually(Duration::from_secs(5), || get(&server, "/status").status == 503));
+    assert_eq!(get(&server, "/ready").status, 503, "not ready while Redis is down");
+    std::thread::sleep(Duration::from_millis(500));
+    redis.spawn();
+    let start = Instant::now();
+    assert!(eventually(Duration::from_secs(10), || get(&server, "/status").status == 200), "no recovery");
+    println!("recovered {:?} after the restart", start.elapsed());
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    let results: Vec<(u16, Option<u64>)> = load.into_iter().flat_map(|t| t.join().unwrap()).collect();
+    assert!(results.iter().all(|(s, _)| *s == 200 || *s == 503), "only 200s and 503s");
+    let values: Vec<u64> = results.iter().filter_map(|(_, v)| *v).collect();
+    assert!(results.iter().any(|(s, _)| *s == 503), "the fault was seen");
+    assert_distinct(&values);
+    // Values continue after the restart (AOF): the next one is above everything served before.
+    let next = next_value(&server);
+    assert!(next > *values.iter().max().unwrap());
+    let logs = server.log_text();
+    assert!(
+        logs.contains("msg=\"redis unavailable\"") && logs.matches("msg=\"redis connected\"").count() >= 4,
+        "{logs}"
+    );
+}
+
+#[test]
+fn redis_graceful_restart_with_aof_continues_the_count() {
+    let mut redis = Redis::start(&["--appendonly", "yes"]);
+    let server = pod(&redis, &["--workers", "1"]);
+    let before: Vec<u64> = client(server.addr, 50, 5).into_iter().map(|(_, v)| v.unwrap()).collect();
+    redis.kill(libc::SIGTERM);
+    redis.spawn();
+    assert!(eventually(Duration::from_secs(10), || get(&server, "/ready").status == 200));
+    let after: Vec<u64> = client(server.addr, 50, 5).into_iter().map(|(_, v)| v.unwrap()).collect();
+    assert!(after.iter().min() > before.iter().max(), "values continue after a Redis restart");
+}
+
+#[test]
+fn redis_script_flush_falls_back_to_eval_without_errors() {
+    let redis = Redis::start(&[]);
+    let server = pod(&redis, &["--workers", "1"]);
+    assert!(client(server.addr, 10, 1).iter().all(|(s, _)| *s == 200));
+    assert_eq!(redis.cli(&["SCRIPT", "FLUSH"]).trim(), "OK");
+    let after = client(server.addr, 40, 4);
+    assert!(after.iter().all(|(s, _)| *s == 200), "NOSCRIPT must be handled, not turned into 503s");
+    assert_eq!(after.last().unwrap().1, Some(50));
+}
+
+#[test]
+fn redis_hung_server_times_out_to_503_not_a_hang() {
+    let mut redis = Redis::start(&[]);
+    let server = pod(&redis, &["--workers", "1"]);
+    let pid = redis.child.as_ref().unwrap().id() as i32;
+    // SAFETY: signals to our own child.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let start = Instant::now();
+    let r = get(&server, "/status");
+    let waited = start.elapsed();
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    assert_eq!(r.status, 503);
+    assert!(waited < Duration::from_secs(3), "answered after {waited:?}");
+    assert!(eventually(Duration::from_secs(10), || get(&server, "/status").status == 200));
+    redis.kill(libc::SIGKILL);
+}
+
+#[test]
+fn redis_down_at_start_is_not_ready_then_recovers() {
+    let port = free_port();
+    let url = format!("redis://127.0.0.1:{port}");
+    let server = Server::start_with(&["--backend", "redis", "--redis-url", &url], &[]);
+    assert_eq!(get(&server, "/ready").status, 503);
+    let r = get(&server, "/status");
+    assert_eq!((r.status, r.header("retry-after")), (503, Some("1")));
+    assert_eq!(r.json()["error"], "counter backend unavailable");
+    assert_eq!(get(&server, "/health").status, 200, "alive, just not ready");
+    let mut redis =
+        Redis { child: None, port, dir: std::env::temp_dir().join(format!("counter-redis-late-{port}")), args: vec![] };
+    redis.args =
+        ["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", ""].iter().map(|s| s.to_string()).collect();
+    redis.spawn();
+    assert!(eventually(Duration::from_secs(10), || get(&server, "/ready").status == 200), "never recovered");
+    assert_eq!(next_value(&server), 1, "503s never consumed a value");
+}
+
+#[test]
+fn redis_auth_right_password_works_wrong_one_is_503_and_logged() {
+    let redis = Redis::start(&["--requirepass", "s3cret"]);
+    let url = redis.url();
+    let good = Server::start_with(&["--backend", "redis", "--redis-url", &url], &[("REDIS_PASSWORD", "s3cret")]);
+    assert!(eventually(Duration::from_secs(10), || get(&good, "/status").status == 200));
+    let file = redis.dir.join("password");
+    std::fs::write(&file, "s3cret\n").unwrap();
+    let from_file = Server::start_with(
+        &["--backend", "redis", "--redis-url", &url],
+        &[("REDIS_PASSWORD_FILE", file.to_str().unwrap())],
+    );
+    assert!(eventually(Duration::from_secs(10), || get(&from_file, "/status").status == 200));
+    let bad = Server::start_with(
+        &["--backend", "redis", "--redis-url", &format!("redis://:wrong@127.0.0.1:{}", redis.port)],
+        &[],
+    );
+    assert!(eventually(Duration::from_secs(5), || bad.log_text().contains("redis refused our credentials")));
+    assert_eq!(get(&bad, "/status").status, 503);
+    assert_eq!(get(&bad, "/ready").status, 503);
+    // Logged once per state change, not per attempt or request.
+    std::thread::sleep(Duration::from_millis(1500));
+    let lines = bad.log_text().matches("redis refused our credentials").count();
+    assert!(lines <= 2, "{lines} auth log lines: one per worker expected");
+}
