@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# What CI can prove about kubernetes.yaml without a cluster:
+#   1. every document validates in strict mode (unknown fields are errors)
+#      against the bundled Kubernetes 1.30 and 1.33 schemas, and a warning
+#      (say, a kind it has no schema for) fails too: kubernetes-validate
+#      itself exits 0 on warnings;
+#   2. checkov's Kubernetes checks pass; each waived one is justified in a
+#      checkov.io/skip annotation, the only waiver checkov reads in manifests;
+#   3. the Deployment runs counter:<the version in Cargo.toml>, the tag
+#      nix/image.nix gives the image.
+# What only a k3s node can show (the pod starting under the restricted Pod
+# Security Standard, Traefik routing, probes, the drain) is in docs/deploy.md.
+#
+# The tools live in their own virtualenv, created once and reused, so they do
+# not disturb the machine's Python packages. Idempotent. Run from anywhere:
+#   bash scripts/check-k8s.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+KUBERNETES_VALIDATE_VERSION=1.37.0
+CHECKOV_VERSION=3.3.30
+KUBERNETES_VERSIONS=(1.30 1.33) # issue 4 asks for 1.30+; k3s stable is newer
+VENV=${COUNTER_K8S_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/counter/k8s-tools}
+MANIFEST=${1:-kubernetes.yaml} # or kubernetes-memory.yaml
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "tools (virtualenv $VENV)"
+if [ ! -x "$VENV/bin/python" ]; then
+  python3 -m venv "$VENV" || {
+    DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -qq python3-venv >/dev/null
+    python3 -m venv "$VENV"
+  }
+fi
+installed() { [ "$("$VENV/bin/python" -m pip show "$1" 2>/dev/null | sed -n 's/^Version: //p')" = "$2" ]; }
+if ! installed kubernetes-validate "$KUBERNETES_VALIDATE_VERSION" || ! installed checkov "$CHECKOV_VERSION"; then
+  timeout 1200 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+    "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" "checkov==$CHECKOV_VERSION"
+fi
+echo "kubernetes-validate $("$VENV/bin/kubernetes-validate" --version), checkov $("$VENV/bin/checkov" --version | tail -n1)"
+
+for version in "${KUBERNETES_VERSIONS[@]}"; do
+  step "kubernetes-validate --strict -k $version"
+  out=$(timeout 120 "$VENV/bin/kubernetes-validate" --strict -k "$version" "$MANIFEST" 2>&1) || {
+    echo "$out"
+    exit 1
+  }
+  echo "$out"
+  if grep -q '^WARN' <<<"$out"; then
+    echo "FAIL: kubernetes-validate warned (it exits 0 on warnings)" >&2
+    exit 1
+  fi
+done
+
+step "checkov (Kubernetes checks, offline)"
+# --skip-download: no calls to Prisma Cloud for guidelines; the checks are local.
+report=$(mktemp)
+trap 'rm -f "$report"' EXIT
+timeout 600 "$VENV/bin/checkov" --framework kubernetes --file "$MANIFEST" \
+  --compact --skip-download --output json >"$report" || true # judged below
+python3 - "$report" <<'PY2'
+import json, sys
+
+report = json.load(open(sys.argv[1]))
+results, summary = report["results"], report["summary"]
+for check in results["failed_checks"]:
+    print(f"FAILED {check['check_id']} {check['check_name']}: {check['resource']} "
+          f"lines {check['file_line_range']}")
+for check in results["skipped_checks"]:
+    reason = (check.get("check_result") or {}).get("suppress_comment", "")
+    print(f"waived {check['check_id']} {check['check_name']}: {reason}")
+    if reason in ("", "No comment provided"):
+        sys.exit(f"checkov: waiver of {check['check_id']} gives no reason")
+if results["failed_checks"] or summary.get("parsing_errors"):
+    sys.exit(f"checkov: {summary['failed']} failed, {summary.get('parsing_errors', 0)} parse errors")
+print(f"ok  checkov: {summary['passed']} passed, {summary['failed']} failed, "
+      f"{summary['skipped']} waived with reasons")
+PY2
+
+step "image tag follows the crate version"
+# nix/image.nix tags the image with Cargo.toml's version; a bump must reach here.
+"$VENV/bin/python" - "$MANIFEST" <<'PY2'
+import re, sys, yaml
+
+version = re.search(r'^version = "([^"]+)"', open("Cargo.toml").read(), re.M).group(1)
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+images = [c["image"] for d in docs
+          for c in d.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])]
+wrong = [i for i in images if i.startswith("counter:") and i != f"counter:{version}"]
+if wrong or f"counter:{version}" not in images:
+    sys.exit(f"kubernetes.yaml runs {images}, Cargo.toml's version is {version}")
+labels = [d["metadata"].get("labels", {}).get("app.kubernetes.io/version") for d in docs
+          if d["kind"] == "Deployment" and d["metadata"]["name"] == "counter"]
+if labels != [version]:
+    sys.exit(f"Deployment counter's app.kubernetes.io/version label is {labels}, expected {version}")
+print(f"ok  image counter:{version}, version label {version}")
+PY2
+
+step "all Kubernetes checks passed"
