@@ -24,6 +24,9 @@ dockerTools.buildLayeredImage {
   config = {
     Entrypoint = [ "${counter}/bin/counter" ];
     ExposedPorts."8080/tcp" = { };
+    # So `counter healthcheck` resolves inside the container (docker-compose.yaml's healthcheck): the image
+    # has no shell to find it otherwise.
+    Env = [ "PATH=${counter}/bin" ];
     # Numeric, because the image has no /etc/passwd to look a name up in;
     # 65534 is `nobody`, the uid kubernetes.yaml runs it as.
     User = "65534:65534";

@@ -13,6 +13,9 @@ use counter::log;
 use counter::server::{signals, Server};
 
 fn main() -> ExitCode {
+    if std::env::args().nth(1).as_deref() == Some("healthcheck") {
+        return healthcheck(std::env::args().nth(2).as_deref().unwrap_or("/ready"));
+    }
     let config = match config::parse(std::env::args().skip(1), |k| std::env::var(k).ok()) {
         Ok(Command::Run(config)) => config,
         Ok(Command::Help) => {
@@ -86,6 +89,27 @@ fn main() -> ExitCode {
     server.join();
     log::info("stopped", &[]);
     ExitCode::SUCCESS
+}
+
+/// `counter healthcheck [PATH]`: GET PATH (default /ready) from the server on 127.0.0.1:$PORT; exit 0 on 200.
+/// For container healthchecks in an image that has no shell or curl.
+fn healthcheck(path: &str) -> ExitCode {
+    use std::io::{Read, Write};
+    let port = std::env::var("PORT").ok().and_then(|p| p.parse::<u16>().ok()).unwrap_or(8080);
+    let timeout = Duration::from_secs(2);
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let ok = std::net::TcpStream::connect_timeout(&addr, timeout).and_then(|mut s| {
+        s.set_read_timeout(Some(timeout))?;
+        write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head)?;
+        Ok(&head[9..12] == b"200")
+    });
+    if matches!(ok, Ok(true)) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 /// Raises the soft limit on open files to the hard limit: each connection is one fd.
