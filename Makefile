@@ -1,5 +1,5 @@
 # counter: everyday commands. `make test` is the README's test command and what CI runs.
-.PHONY: run test deps build release static fmt lint bench load check-image check-k8s check-nix
+.PHONY: run test deps build release static fmt lint bench load load-redis
 
 run: ## build and run the service in memory mode on :8080
 	cargo run --release
@@ -31,3 +31,6 @@ bench: ## criterion benchmarks
 
 load: release ## wrk against the release binary, bounded in time
 	./benches/load.sh
+
+load-redis: release ## wrk against 1 and 3 local processes sharing one redis-server, bounded in time
+	./benches/load-redis.sh
