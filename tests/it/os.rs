@@ -81,7 +81,8 @@ fn running_out_of_fds_does_not_spin_and_recovers() {
     let used = cpu_ticks(pid) - before;
     assert!(used < 50, "server burned {used} ticks in 2 s while out of fds");
     drop(held);
-    let st = Command::new("prlimit").args([&format!("--pid={pid}"), &format!("--nofile={soft}:{hard}")]).status().unwrap();
+    let st =
+        Command::new("prlimit").args([&format!("--pid={pid}"), &format!("--nofile={soft}:{hard}")]).status().unwrap();
     assert!(st.success());
     assert!(eventually(Duration::from_secs(5), || get(&server, "/health").status == 200));
 }
