@@ -8,6 +8,7 @@ use crate::http::response::{self, Kind, Persist};
 use crate::http::route::{route, Endpoint, Route};
 use crate::lifecycle::Lifecycle;
 use crate::limits::{DEFERRED_PER_CONNECTION_MAX, OUTPUT_HIGH_WATER_BYTES};
+use crate::metrics::{Info, Metrics, WorkerMetrics};
 
 /// How this worker answers `/status`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,6 +89,8 @@ pub struct App {
     pub status: AtomicCounter,
     pub status_v2: MutexCounter,
     pub lifecycle: Lifecycle,
+    /// One slot per worker; the calls below that record take the caller's slot (`stats`).
+    pub metrics: Metrics,
 }
 
 impl Default for App {
@@ -97,51 +100,90 @@ impl Default for App {
 }
 
 impl App {
+    /// An app for one worker (tests, benches, fuzzing): `answer` and `respond` record into slot 0.
     pub fn new() -> App {
-        App { status: AtomicCounter::new(), status_v2: MutexCounter::new(), lifecycle: Lifecycle::new() }
+        App::with_metrics(Metrics::new(1, Info::default()))
+    }
+
+    /// An app whose metrics have a slot for every worker that will serve it.
+    pub fn with_metrics(metrics: Metrics) -> App {
+        App { status: AtomicCounter::new(), status_v2: MutexCounter::new(), lifecycle: Lifecycle::new(), metrics }
     }
 
     /// Appends the response to `request` to `out`; returns whether the connection stays open after it.
     pub fn respond(&self, request: &Request<'_>, dates: &mut DateCache, out: &mut Vec<u8>) -> bool {
-        self.respond_in(Mode::Memory, request, dates, out)
+        self.respond_in(Mode::Memory, self.metrics.worker(0), request, dates, out)
     }
 
-    fn respond_in(&self, mode: Mode, request: &Request<'_>, dates: &mut DateCache, out: &mut Vec<u8>) -> bool {
+    fn respond_in(
+        &self,
+        mode: Mode,
+        stats: &WorkerMetrics,
+        request: &Request<'_>,
+        dates: &mut DateCache,
+        out: &mut Vec<u8>,
+    ) -> bool {
         let persist = persist_of(request);
         let fixed = |out: &mut Vec<u8>, kind: Kind, dates: &DateCache, head_only| {
-            response::fixed(out, kind, dates.imf(), persist, head_only)
+            response::fixed(out, kind, dates.imf(), persist, head_only);
+            kind.code
         };
-        match route(request.method, request.path) {
-            Route::Endpoint { endpoint, head_only } => match endpoint {
-                Endpoint::Status => {
-                    let snapshot = match mode {
-                        // Only HEAD gets here in redis mode (GET is deferred): no round trip, no increment.
-                        Mode::Redis { last, .. } => last,
-                        Mode::Memory if head_only => self.status.peek(),
-                        Mode::Memory => self.status.increment(dates.now_secs()),
-                    };
-                    counter(out, dates, snapshot, persist, head_only);
-                }
-                Endpoint::StatusV2 => {
-                    let snapshot =
-                        if head_only { self.status_v2.peek() } else { self.status_v2.increment(dates.now_secs()) };
-                    counter(out, dates, snapshot, persist, head_only);
-                }
-                Endpoint::Health => fixed(out, response::HEALTH, dates, head_only),
-                // In redis mode a worker whose link is down is not ready: its /status would only answer 503.
-                Endpoint::Ready if self.lifecycle.is_ready() && !matches!(mode, Mode::Redis { ready: false, .. }) => {
-                    fixed(out, response::READY, dates, head_only)
-                }
-                Endpoint::Ready => fixed(out, response::NOT_READY, dates, head_only),
-            },
-            Route::MethodNotAllowed { head_only } => fixed(out, response::METHOD_NOT_ALLOWED, dates, head_only),
-            Route::NotFound { head_only } => fixed(out, response::NOT_FOUND, dates, head_only),
-        }
+        let (endpoint, code) = match route(request.method, request.path) {
+            Route::Endpoint { endpoint, head_only } => (
+                Some(endpoint),
+                match endpoint {
+                    Endpoint::Status => {
+                        let snapshot = match mode {
+                            // Only HEAD gets here in redis mode (GET is deferred): no round trip, no increment.
+                            Mode::Redis { last, .. } => last,
+                            Mode::Memory if head_only => self.status.peek(),
+                            Mode::Memory => self.status.increment(dates.now_secs()),
+                        };
+                        counter(out, dates, snapshot, persist, head_only);
+                        200
+                    }
+                    Endpoint::StatusV2 => {
+                        let snapshot =
+                            if head_only { self.status_v2.peek() } else { self.status_v2.increment(dates.now_secs()) };
+                        counter(out, dates, snapshot, persist, head_only);
+                        200
+                    }
+                    Endpoint::Health => fixed(out, response::HEALTH, dates, head_only),
+                    // In redis mode a worker whose link is down is not ready: its /status would only answer 503.
+                    Endpoint::Ready
+                        if self.lifecycle.is_ready() && !matches!(mode, Mode::Redis { ready: false, .. }) =>
+                    {
+                        fixed(out, response::READY, dates, head_only)
+                    }
+                    Endpoint::Ready => fixed(out, response::NOT_READY, dates, head_only),
+                    Endpoint::Metrics => {
+                        self.scrape(mode, dates, out, persist, head_only);
+                        200
+                    }
+                },
+            ),
+            Route::MethodNotAllowed { endpoint, head_only } => {
+                (Some(endpoint), fixed(out, response::METHOD_NOT_ALLOWED, dates, head_only))
+            }
+            Route::NotFound { head_only } => (None, fixed(out, response::NOT_FOUND, dates, head_only)),
+        };
+        stats.request(endpoint, code);
         persist != Persist::Close
     }
 
+    /// `/metrics`: every worker's counters summed once, measured for Content-Length, then written (HEAD: not).
+    /// The page is at most `METRICS_BODY_BYTES_MAX`, within the room `out` keeps for one response.
+    fn scrape(&self, mode: Mode, dates: &DateCache, out: &mut Vec<u8>, persist: Persist, head_only: bool) {
+        let redis = matches!(mode, Mode::Redis { .. });
+        let page = self.metrics.page(self.status.peek(), self.status_v2.peek(), redis);
+        response::head(out, response::METRICS_HEAD, page.len(), dates.imf(), persist);
+        if !head_only {
+            page.write(out);
+        }
+    }
+
     /// Appends the error response for a request we could not parse; the connection always closes after it.
-    pub fn respond_error(&self, error: HttpError, dates: &DateCache, out: &mut Vec<u8>) {
+    pub fn respond_error(&self, stats: &WorkerMetrics, error: HttpError, dates: &DateCache, out: &mut Vec<u8>) {
         let kind = match error {
             HttpError::BadRequest => response::BAD_REQUEST,
             HttpError::PayloadTooLarge => response::PAYLOAD_TOO_LARGE,
@@ -150,6 +192,7 @@ impl App {
             HttpError::VersionNotSupported => response::VERSION_NOT_SUPPORTED,
         };
         response::fixed(out, kind, dates.imf(), Persist::Close, false);
+        stats.request(None, kind.code);
     }
 }
 
@@ -164,6 +207,8 @@ pub struct Answered {
     pub deferred: usize,
     /// The last response was final: the connection closes once it is written.
     pub close: bool,
+    /// That final response answered a request that could not be parsed (4xx/505).
+    pub error: bool,
 }
 
 impl App {
@@ -171,22 +216,24 @@ impl App {
     /// Stops at a partial request, after a final response, or once `out` holds `OUTPUT_HIGH_WATER_BYTES`
     /// (backpressure: the rest stays buffered until the client reads). Memory mode.
     pub fn answer(&self, input: &[u8], dates: &mut DateCache, out: &mut Vec<u8>) -> Answered {
-        self.answer_in(Mode::Memory, input, dates, out, &mut Deferred::default())
+        self.answer_in(Mode::Memory, self.metrics.worker(0), input, dates, out, &mut Deferred::default())
     }
 
     /// `answer` in either mode. In redis mode a GET /status is not answered here: it is pushed onto `deferred`
     /// (counted in `Answered::deferred`) for the worker's next batch. Responses must leave in request order,
     /// so once one request is deferred only further GET /status requests are taken; anything else waits in
-    /// the input until `deliver` has answered those before it.
+    /// the input until `deliver` has answered those before it. Responses are counted in `stats`, the calling
+    /// worker's metrics slot.
     pub fn answer_in(
         &self,
         mode: Mode,
+        stats: &WorkerMetrics,
         input: &[u8],
         dates: &mut DateCache,
         out: &mut Vec<u8>,
         deferred: &mut Deferred,
     ) -> Answered {
-        let mut answered = Answered { consumed: 0, requests: 0, deferred: 0, close: false };
+        let mut answered = Answered { consumed: 0, requests: 0, deferred: 0, close: false, error: false };
         while answered.consumed < input.len() && out.len() < OUTPUT_HIGH_WATER_BYTES {
             match parse(&input[answered.consumed..]) {
                 Ok(Parsed::Complete { request, consumed }) => {
@@ -212,7 +259,7 @@ impl App {
                     }
                     answered.consumed += consumed;
                     answered.requests += 1;
-                    if !self.respond_in(mode, &request, dates, out) {
+                    if !self.respond_in(mode, stats, &request, dates, out) {
                         answered.close = true;
                         break;
                     }
@@ -220,10 +267,11 @@ impl App {
                 Ok(Parsed::Partial) => break,
                 Err(_) if !deferred.is_empty() => break, // answer the error after those before it
                 Err(error) => {
-                    self.respond_error(error, dates, out);
+                    self.respond_error(stats, error, dates, out);
                     answered.consumed = input.len();
                     answered.requests += 1;
                     answered.close = true;
+                    answered.error = true;
                     break;
                 }
             }
@@ -235,6 +283,7 @@ impl App {
     /// of them was a final response (the connection closes after it).
     pub fn deliver(
         &self,
+        stats: &WorkerMetrics,
         result: SharedResult,
         count: usize,
         deferred: &mut Deferred,
@@ -248,9 +297,11 @@ impl App {
                 SharedResult::Values { first, last_changed } => {
                     let snapshot = Snapshot { counter: first + i as u64, last_changed };
                     counter(out, dates, snapshot, persist, false);
+                    stats.request(Some(Endpoint::Status), 200);
                 }
                 SharedResult::Unavailable => {
                     response::fixed(out, response::BACKEND_UNAVAILABLE, dates.imf(), persist, false);
+                    stats.request(Some(Endpoint::Status), response::BACKEND_UNAVAILABLE.code);
                 }
             }
             close = persist == Persist::Close;

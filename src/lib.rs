@@ -8,6 +8,7 @@ pub mod http;
 pub mod lifecycle;
 pub mod limits;
 pub mod log;
+pub mod metrics;
 pub mod redis;
 pub mod server;
 pub mod sync;

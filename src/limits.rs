@@ -29,8 +29,17 @@ pub const READ_BUFFER_BYTES: usize = 64 * 1024;
 /// against clients that pipeline but never read.
 pub const OUTPUT_HIGH_WATER_BYTES: usize = 64 * 1024;
 
-/// Largest single response we render (headers + JSON). Checked by tests on the longest counter value.
-pub const RESPONSE_BYTES_MAX: usize = 512;
+/// Largest response head, and largest JSON response (headers + body). Checked by tests on the longest counter
+/// value.
+pub const RESPONSE_HEAD_BYTES_MAX: usize = 512;
+
+/// Largest `/metrics` body. The set of series is fixed, so the page is bounded: a unit test in metrics.rs renders
+/// the worst case (every series present, every value at its widest) and checks it against this.
+pub const METRICS_BODY_BYTES_MAX: usize = 16 * 1024;
+
+/// Largest single response we render: a `/metrics` page. The worker's scratch output reserves room for one
+/// more response past the high-water mark, so answering a scrape never grows it.
+pub const RESPONSE_BYTES_MAX: usize = RESPONSE_HEAD_BYTES_MAX + METRICS_BODY_BYTES_MAX;
 
 /// Redis mode: GET /status requests one connection may have waiting for the shared counter. Pipelining
 /// clients (wrk sends 16) fit; beyond it the connection's remaining requests wait in its input.
@@ -86,5 +95,6 @@ pub const LISTEN_BACKLOG: i32 = 4096;
 const _: () = assert!(TARGET_BYTES_MAX < HEADER_BYTES_MAX);
 const _: () = assert!(REQUEST_BYTES_MAX <= READ_BUFFER_BYTES);
 const _: () = assert!(RESPONSE_BYTES_MAX < OUTPUT_HIGH_WATER_BYTES);
+const _: () = assert!(RESPONSE_HEAD_BYTES_MAX + METRICS_BODY_BYTES_MAX <= RESPONSE_BYTES_MAX);
 const _: () = assert!(HEADER_TIMEOUT_SECS < IDLE_TIMEOUT_SECS);
 const _: () = assert!(LINGER_SECS < SHUTDOWN_DEADLINE_SECS);

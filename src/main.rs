@@ -9,7 +9,9 @@ use counter::app::App;
 use counter::config::{self, Command};
 use counter::cpu::Cpus;
 use counter::lifecycle::Phase;
+use counter::limits::SHUTDOWN_DEADLINE_SECS;
 use counter::log;
+use counter::metrics::{Info, Metrics};
 use counter::server::{signals, Server};
 
 fn main() -> ExitCode {
@@ -32,7 +34,8 @@ fn main() -> ExitCode {
         }
     };
     log::set_format(config.log_format);
-    log::info("starting", &[("version", &env!("CARGO_PKG_VERSION"))]);
+    let start_time_secs = counter::server::worker::unix_now();
+    log::info("starting", &[("version", &env!("CARGO_PKG_VERSION")), ("pid", &std::process::id())]);
 
     match raise_fd_limit() {
         Ok(n) => log::info("file descriptor limit", &[("nofile", &n)]),
@@ -51,7 +54,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let app = Arc::new(App::new());
+    let metrics = Metrics::new(workers, Info { start_time_secs, cpu_limit_cores: cpus.quota_cores });
+    let app = Arc::new(App::with_metrics(metrics));
     let server = match Server::start(
         config.addr,
         workers,
@@ -84,10 +88,14 @@ fn main() -> ExitCode {
             log::info("drain cut short", &[("signal", &again)]);
         }
     }
+    let open = app.metrics.totals().connections_open();
+    log::info("stopping", &[("open_connections", &open), ("deadline_seconds", &SHUTDOWN_DEADLINE_SECS)]);
     app.lifecycle.advance(Phase::Stopping);
     server.wake_all();
     server.join();
-    log::info("stopped", &[]);
+    let totals = app.metrics.totals();
+    let uptime = counter::server::worker::unix_now().saturating_sub(start_time_secs);
+    log::info("stopped", &[("requests", &totals.requests()), ("uptime_seconds", &uptime)]);
     ExitCode::SUCCESS
 }
 

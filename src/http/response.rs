@@ -19,55 +19,64 @@ pub enum Persist {
 /// A status line plus the header fields that never change for it.
 #[derive(Clone, Copy, Debug)]
 pub struct Kind {
+    /// The status code, for metrics (the same digits are in `head`).
+    pub code: u16,
     pub head: &'static [u8],
     pub body: &'static [u8],
 }
 
 macro_rules! kind {
-    ($status:literal, $extra:expr, $body:literal) => {
-        Kind { head: concat!("HTTP/1.1 ", $status, "\r\n", $extra).as_bytes(), body: $body.as_bytes() }
+    ($code:literal $reason:literal, $extra:expr, $body:literal) => {
+        Kind {
+            code: $code,
+            head: concat!("HTTP/1.1 ", $code, " ", $reason, "\r\n", $extra).as_bytes(),
+            body: $body.as_bytes(),
+        }
     };
 }
 
-pub const HEALTH: Kind = kind!("200 OK", "Content-Type: application/json\r\n", r#"{"status":"ok"}"#);
+pub const HEALTH: Kind = kind!(200 "OK", "Content-Type: application/json\r\n", r#"{"status":"ok"}"#);
 pub const READY: Kind =
-    kind!("200 OK", "Content-Type: application/json\r\nCache-Control: no-store\r\n", r#"{"ready":true}"#);
-pub const NOT_READY: Kind = kind!(
-    "503 Service Unavailable",
+    kind!(200 "OK", "Content-Type: application/json\r\nCache-Control: no-store\r\n", r#"{"ready":true}"#);
+pub const NOT_READY: Kind = kind!(503 "Service Unavailable",
     "Content-Type: application/json\r\nCache-Control: no-store\r\n",
     r#"{"ready":false}"#
 );
-pub const NOT_FOUND: Kind = kind!("404 Not Found", "Content-Type: application/json\r\n", r#"{"error":"not found"}"#);
-pub const METHOD_NOT_ALLOWED: Kind = kind!(
-    "405 Method Not Allowed",
+pub const NOT_FOUND: Kind = kind!(404 "Not Found", "Content-Type: application/json\r\n", r#"{"error":"not found"}"#);
+pub const METHOD_NOT_ALLOWED: Kind = kind!(405 "Method Not Allowed",
     "Content-Type: application/json\r\nAllow: GET, HEAD\r\n",
     r#"{"error":"method not allowed"}"#
 );
 pub const BAD_REQUEST: Kind =
-    kind!("400 Bad Request", "Content-Type: application/json\r\n", r#"{"error":"bad request"}"#);
+    kind!(400 "Bad Request", "Content-Type: application/json\r\n", r#"{"error":"bad request"}"#);
 pub const PAYLOAD_TOO_LARGE: Kind =
-    kind!("413 Content Too Large", "Content-Type: application/json\r\n", r#"{"error":"content too large"}"#);
+    kind!(413 "Content Too Large", "Content-Type: application/json\r\n", r#"{"error":"content too large"}"#);
 pub const URI_TOO_LONG: Kind =
-    kind!("414 URI Too Long", "Content-Type: application/json\r\n", r#"{"error":"uri too long"}"#);
-pub const HEADERS_TOO_LARGE: Kind = kind!(
-    "431 Request Header Fields Too Large",
+    kind!(414 "URI Too Long", "Content-Type: application/json\r\n", r#"{"error":"uri too long"}"#);
+pub const HEADERS_TOO_LARGE: Kind = kind!(431 "Request Header Fields Too Large",
     "Content-Type: application/json\r\n",
     r#"{"error":"request header fields too large"}"#
 );
 /// Redis mode, backend unreachable: retry soon (RFC 9110 §10.2.3).
-pub const BACKEND_UNAVAILABLE: Kind = kind!(
-    "503 Service Unavailable",
+pub const BACKEND_UNAVAILABLE: Kind = kind!(503 "Service Unavailable",
     "Content-Type: application/json\r\nCache-Control: no-store\r\nRetry-After: 1\r\n",
     r#"{"error":"counter backend unavailable"}"#
 );
-pub const VERSION_NOT_SUPPORTED: Kind = kind!(
-    "505 HTTP Version Not Supported",
+pub const VERSION_NOT_SUPPORTED: Kind = kind!(505 "HTTP Version Not Supported",
     "Content-Type: application/json\r\n",
     r#"{"error":"http version not supported"}"#
 );
 
 const COUNTER_HEAD: &[u8] =
     concat!("HTTP/1.1 200 OK\r\n", "Content-Type: application/json\r\n", "Cache-Control: no-store\r\n").as_bytes();
+
+/// `/metrics`: Prometheus text exposition format 0.0.4; never cached (every scrape is a new reading).
+pub const METRICS_HEAD: &[u8] = concat!(
+    "HTTP/1.1 200 OK\r\n",
+    "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n",
+    "Cache-Control: no-store\r\n"
+)
+.as_bytes();
 
 const BODY_COUNTER: &[u8] = br#"{"counter":"#;
 const BODY_STATUS_TRUE: &[u8] = br#","status":true,"lastChanged":""#;
@@ -85,6 +94,13 @@ fn finish_head(out: &mut Vec<u8>, content_length: usize, date: &[u8; IMF_FIXDATE
         Persist::KeepAlive10 => b"\r\nConnection: keep-alive\r\n\r\n",
         Persist::Close => b"\r\nConnection: close\r\n\r\n",
     });
+}
+
+/// The head of a response whose body the caller appends (`HEAD`: not at all): `head` is the status line and
+/// the fixed fields.
+pub fn head(out: &mut Vec<u8>, head: &[u8], content_length: usize, date: &[u8; IMF_FIXDATE_LEN], persist: Persist) {
+    out.extend_from_slice(head);
+    finish_head(out, content_length, date, persist);
 }
 
 /// A response with a fixed body.

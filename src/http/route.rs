@@ -12,6 +12,8 @@ pub enum Endpoint {
     Health,
     /// `/ready`: readiness; 503 once shutdown began.
     Ready,
+    /// `/metrics`: Prometheus text exposition of every worker's counters.
+    Metrics,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,16 +21,17 @@ pub enum Route {
     /// GET (`head_only == false`) or HEAD (`true`) on an endpoint. HEAD is safe: it never increments.
     Endpoint { endpoint: Endpoint, head_only: bool },
     /// A known path with another method: 405 with `Allow: GET, HEAD`.
-    MethodNotAllowed { head_only: bool },
+    MethodNotAllowed { endpoint: Endpoint, head_only: bool },
     /// Any other path: 404.
     NotFound { head_only: bool },
 }
 
-const ENDPOINTS: [(&[u8], Endpoint); 4] = [
+const ENDPOINTS: [(&[u8], Endpoint); 5] = [
     (b"/status", Endpoint::Status),
     (b"/statusV2", Endpoint::StatusV2),
     (b"/health", Endpoint::Health),
     (b"/ready", Endpoint::Ready),
+    (b"/metrics", Endpoint::Metrics),
 ];
 
 pub fn route(method: Method, path: &[u8]) -> Route {
@@ -38,7 +41,7 @@ pub fn route(method: Method, path: &[u8]) -> Route {
     };
     match method {
         Method::Get | Method::Head => Route::Endpoint { endpoint, head_only },
-        Method::Other => Route::MethodNotAllowed { head_only },
+        Method::Other => Route::MethodNotAllowed { endpoint, head_only },
     }
 }
 
@@ -53,7 +56,11 @@ mod tests {
         assert_eq!(route(Method::Head, b"/statusV2"), ep(Endpoint::StatusV2, true));
         assert_eq!(route(Method::Get, b"/health"), ep(Endpoint::Health, false));
         assert_eq!(route(Method::Get, b"/ready"), ep(Endpoint::Ready, false));
-        assert_eq!(route(Method::Other, b"/status"), Route::MethodNotAllowed { head_only: false });
+        assert_eq!(route(Method::Get, b"/metrics"), ep(Endpoint::Metrics, false));
+        assert_eq!(route(Method::Head, b"/metrics"), ep(Endpoint::Metrics, true));
+        let not_allowed = |endpoint| Route::MethodNotAllowed { endpoint, head_only: false };
+        assert_eq!(route(Method::Other, b"/status"), not_allowed(Endpoint::Status));
+        assert_eq!(route(Method::Other, b"/metrics"), not_allowed(Endpoint::Metrics));
         assert_eq!(route(Method::Get, b"/Status"), Route::NotFound { head_only: false });
         assert_eq!(route(Method::Other, b"/nope"), Route::NotFound { head_only: false });
         assert_eq!(route(Method::Get, b"/status/"), Route::NotFound { head_only: false });

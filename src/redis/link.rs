@@ -17,11 +17,13 @@ use super::resp::{self, error_kind, RedisErrorKind, Reply, Status};
 use super::script;
 use crate::app::SharedResult;
 use crate::config::RedisTarget;
+use crate::counter::Snapshot;
 use crate::limits::{
     REDIS_BACKOFF_FIRST_MILLIS, REDIS_BACKOFF_MAX_MILLIS, REDIS_BATCHES_IN_FLIGHT_MAX, REDIS_READ_BUFFER_BYTES,
     REDIS_TIMEOUT_MILLIS,
 };
 use crate::log;
+use crate::metrics::Slot;
 
 const _: () = assert!(REDIS_READ_BUFFER_BYTES >= resp::REPLY_BYTES_MAX);
 
@@ -82,11 +84,15 @@ pub struct Link {
     failures: u32,
     /// The state change already logged, so a flapping Redis logs once per change, not per attempt.
     logged_down: Option<Fault>,
+    /// The link has been ready before: becoming ready again is a reconnect.
+    was_ready: bool,
+    /// This worker's metrics slot: script calls, latency, faults, link state.
+    stats: Slot,
     rng: u64,
 }
 
 impl Link {
-    pub fn new(target: RedisTarget, token: Token, worker: usize) -> Link {
+    pub fn new(target: RedisTarget, token: Token, worker: usize, stats: Slot) -> Link {
         let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos());
         Link {
             target,
@@ -102,6 +108,8 @@ impl Link {
             eval: script::eval_prefix(),
             failures: 0,
             logged_down: None,
+            was_ready: false,
+            stats,
             rng: (seed as u64) ^ ((worker as u64 + 1) << 32) | 1,
         }
     }
@@ -138,6 +146,7 @@ impl Link {
         self.out.extend_from_slice(&self.evalsha);
         script::finish_batch(&mut self.out, k);
         self.fifo.push_back(Entry::Batch { k, sent: now });
+        self.stats.redis_call(k);
         if let Err(fault) = self.write() {
             self.down(fault, now, registry, done);
         }
@@ -281,6 +290,8 @@ impl Link {
                 self.evalsha = script::evalsha_prefix(&sha[..len]);
                 if matches!(self.state, State::Handshake { .. }) {
                     self.state = State::Ready;
+                    self.stats.redis_link(true, self.was_ready);
+                    self.was_ready = true;
                     log::info(
                         "redis connected",
                         &[("worker", &self.worker), ("redis", &self.target), ("failed_attempts", &self.failures)],
@@ -290,24 +301,28 @@ impl Link {
                 }
                 Ok(())
             }
-            (Entry::Batch { k, .. }, Owned::Pair(value, seconds)) => {
+            (Entry::Batch { k, sent }, Owned::Pair(value, seconds)) => {
+                self.stats.redis_reply(now.saturating_duration_since(sent));
                 let (Ok(last), Ok(seconds)) = (u64::try_from(value), u64::try_from(seconds)) else {
                     return Err(Fault::Protocol);
                 };
                 if last < k as u64 {
                     return Err(Fault::Protocol);
                 }
+                self.stats.redis_value(Snapshot { counter: last, last_changed: seconds });
                 done.push((k, SharedResult::Values { first: last + 1 - k as u64, last_changed: seconds }));
                 Ok(())
             }
-            (Entry::Batch { k, .. }, Owned::Error(kind)) => match kind {
+            (Entry::Batch { k, sent }, Owned::Error(kind)) => match kind {
                 RedisErrorKind::NoScript => {
                     // The script cache is empty (restart, failover, SCRIPT FLUSH). Every EVALSHA already sent
                     // behind this one fails the same way, so re-sending each as EVAL at the back keeps the
                     // FIFO in step with Redis' order; SCRIPT LOAD puts the cache back for later batches.
+                    self.stats.redis_reply(now.saturating_duration_since(sent));
                     self.out.extend_from_slice(&self.eval);
                     script::finish_batch(&mut self.out, k);
                     self.fifo.push_back(Entry::Batch { k, sent: now });
+                    self.stats.redis_call(k);
                     if !self.fifo.iter().any(|e| matches!(e, Entry::Load)) {
                         script::command(&mut self.out, &[b"SCRIPT", b"LOAD", script::SCRIPT.as_bytes()]);
                         self.fifo.push_back(Entry::Load);
@@ -343,6 +358,8 @@ impl Link {
         }
         self.out.clear();
         self.input_len = 0;
+        self.stats.redis_fault(fault);
+        self.stats.redis_link(false, false);
         if self.logged_down != Some(fault) {
             let level = if fault == Fault::Auth { log::error } else { log::warn };
             let message = if fault == Fault::Auth {

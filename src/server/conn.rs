@@ -18,10 +18,11 @@ use std::net::Shutdown;
 
 use mio::net::TcpStream;
 
-use crate::app::{App, Deferred, Mode, SharedResult};
+use crate::app::{Answered, App, Deferred, Mode, SharedResult};
 use crate::config::Timeouts;
 use crate::http::date::DateCache;
 use crate::limits::{LINGER_SECS, OUTPUT_HIGH_WATER_BYTES, READ_BUFFER_BYTES, RESPONSE_BYTES_MAX, SEND_TIMEOUT_SECS};
+use crate::metrics::WorkerMetrics;
 
 /// What a connection needs of its socket. The server uses mio's `TcpStream`; the fuzz harness plugs in a
 /// scripted stream that splits reads and writes at arbitrary points and returns `WouldBlock` at will.
@@ -60,6 +61,8 @@ impl Default for Scratch {
 /// What a connection needs from its worker while it handles one event.
 pub struct Ctx<'w> {
     pub app: &'w App,
+    /// The worker's own metrics slot: bytes, requests per read, and (through `App`) responses.
+    pub stats: &'w WorkerMetrics,
     pub dates: &'w mut DateCache,
     pub scratch: &'w mut Scratch,
     pub timeouts: Timeouts,
@@ -81,8 +84,11 @@ pub struct Readiness {
 pub enum CloseReason {
     /// The client closed (FIN) with nothing left to answer.
     PeerClosed,
-    /// A final response was written and the client closed or the linger ran out.
+    /// A final response to a request that asked for it (`Connection: close`, HTTP/1.0) was written and the
+    /// client closed or the linger ran out.
     Done,
+    /// The same after a request that could not be parsed (the 4xx/505 error response is final).
+    BadRequest,
     /// An I/O error (reset, broken pipe).
     Error,
     IdleTimeout,
@@ -118,6 +124,8 @@ pub struct Conn<S = TcpStream> {
     output: Vec<u8>,
     /// A final response was rendered: no more requests are read; close once `output` is flushed.
     closing: bool,
+    /// That final response answered an unparsable request (for the close reason).
+    bad_request: bool,
     /// The client sent FIN: answer what is buffered, then close.
     peer_eof: bool,
     /// Redis mode: GET /status requests waiting for the shared counter, in order.
@@ -155,6 +163,7 @@ impl<S: Stream> Conn<S> {
             input: Vec::new(),
             output: Vec::new(),
             closing: false,
+            bad_request: false,
             peer_eof: false,
             // A new connection must send its first request head within the header timeout.
             deadline: now + timeouts.header_secs,
@@ -194,7 +203,7 @@ impl<S: Stream> Conn<S> {
     /// they held back.
     pub fn deliver(&mut self, result: SharedResult, count: usize, ctx: &mut Ctx<'_>) -> Outcome {
         let out = if self.output.is_empty() { &mut ctx.scratch.out } else { &mut self.output };
-        ctx.app.deliver(result, count, &mut self.deferred, ctx.dates, out);
+        ctx.app.deliver(ctx.stats, result, count, &mut self.deferred, ctx.dates, out);
         self.on_event(Readiness { readable: false, writable: false, read_closed: false }, ctx)
     }
 
@@ -234,34 +243,44 @@ impl<S: Stream> Conn<S> {
     }
 
     fn read_and_answer(&mut self, ctx: &mut Ctx<'_>, read_closed: bool, now: u64) -> io::Result<()> {
-        self.more_to_read = true;
-        while !self.closing && !self.peer_eof && !self.backlogged() && self.input.len() < READ_BUFFER_BYTES {
+        loop {
+            // Requests already buffered go first, in order; then the socket.
+            self.answer_buffered(ctx, now)?;
+            if self.closing || self.peer_eof || self.backlogged() || self.input.len() >= READ_BUFFER_BYTES {
+                // Stopped for a reason of our own while the socket may still hold bytes: no new edge will
+                // report them, so read again as soon as the reason clears.
+                self.more_to_read = !self.peer_eof;
+                return Ok(());
+            }
             let n = match self.stream.read(&mut ctx.scratch.read) {
                 Ok(0) => {
                     self.peer_eof = true;
                     self.more_to_read = false;
-                    break;
+                    return Ok(());
                 }
                 Ok(n) => n,
                 Err(e) if would_block(&e) => {
                     self.more_to_read = false;
-                    break;
+                    return Ok(());
                 }
                 Err(e) if interrupted(&e) => continue,
                 Err(e) => return Err(e),
             };
+            ctx.stats.bytes_in(n);
             let had_input = !self.input.is_empty();
-            if had_input {
+            let requests = if had_input {
                 self.input.extend_from_slice(&ctx.scratch.read[..n]);
-                self.answer_input(ctx, now);
+                self.answer_input(ctx, now)
             } else {
                 // The common case: whole requests in one read, answered straight from the scratch buffer.
                 let out = if self.output.is_empty() { &mut ctx.scratch.out } else { &mut self.output };
-                let answered = ctx.app.answer_in(ctx.mode, &ctx.scratch.read[..n], ctx.dates, out, &mut self.deferred);
-                self.closing |= answered.close;
-                self.note_deferred(answered.deferred, ctx);
+                let read = &ctx.scratch.read[..n];
+                let answered = ctx.app.answer_in(ctx.mode, ctx.stats, read, ctx.dates, out, &mut self.deferred);
+                self.note_answered(answered, ctx);
                 self.input.extend_from_slice(&ctx.scratch.read[answered.consumed..n]);
-            }
+                answered.requests
+            };
+            ctx.stats.answered_per_read(requests);
             if self.input.is_empty() {
                 self.set_deadline(now + ctx.timeouts.idle_secs, CloseReason::IdleTimeout);
             } else if !had_input {
@@ -270,11 +289,11 @@ impl<S: Stream> Conn<S> {
             }
             self.flush(ctx, now)?;
             if n < ctx.scratch.read.len() && !read_closed {
+                // A short read drained the socket; the next byte raises a new edge.
                 self.more_to_read = false;
-                break; // a short read drained the socket; the next byte raises a new edge
+                return self.answer_buffered(ctx, now);
             }
         }
-        self.answer_buffered(ctx, now)
     }
 
     /// Answers complete requests left in `input` (held back by backpressure) while the client keeps reading.
@@ -290,20 +309,24 @@ impl<S: Stream> Conn<S> {
         Ok(())
     }
 
-    /// Answers requests buffered in `input`, then forgets the bytes it consumed.
-    fn answer_input(&mut self, ctx: &mut Ctx<'_>, now: u64) {
+    /// Answers requests buffered in `input`, then forgets the bytes it consumed. Returns the requests answered.
+    fn answer_input(&mut self, ctx: &mut Ctx<'_>, now: u64) -> usize {
         let out = if self.output.is_empty() { &mut ctx.scratch.out } else { &mut self.output };
-        let answered = ctx.app.answer_in(ctx.mode, &self.input, ctx.dates, out, &mut self.deferred);
-        self.closing |= answered.close;
-        self.note_deferred(answered.deferred, ctx);
+        let answered = ctx.app.answer_in(ctx.mode, ctx.stats, &self.input, ctx.dates, out, &mut self.deferred);
+        self.note_answered(answered, ctx);
         self.input.drain(..answered.consumed);
         if answered.requests > 0 && self.input.is_empty() {
             self.set_deadline(now + ctx.timeouts.idle_secs, CloseReason::IdleTimeout);
         }
+        answered.requests
     }
 
-    /// Puts this connection on the worker's list for the next batch when it deferred requests.
-    fn note_deferred(&mut self, deferred: usize, ctx: &mut Ctx<'_>) {
+    /// Notes a final response, and puts this connection on the worker's list for the next batch when it deferred
+    /// requests.
+    fn note_answered(&mut self, answered: Answered, ctx: &mut Ctx<'_>) {
+        self.closing |= answered.close;
+        self.bad_request |= answered.error;
+        let deferred = answered.deferred;
         if deferred > 0 {
             self.unsent += deferred;
             if !self.in_waiting {
@@ -327,6 +350,7 @@ impl<S: Stream> Conn<S> {
                 Err(e) => return Err(e),
             }
         }
+        ctx.stats.bytes_out(written);
         if from_scratch {
             self.output.extend_from_slice(&ctx.scratch.out[written..]);
             ctx.scratch.out.clear();
@@ -349,14 +373,15 @@ impl<S: Stream> Conn<S> {
         release_if_empty(&mut self.output);
         release_if_empty(&mut self.input);
         if self.closing {
+            let reason = if self.bad_request { CloseReason::BadRequest } else { CloseReason::Done };
             if self.peer_eof {
-                return Ok(Outcome::Close(CloseReason::Done));
+                return Ok(Outcome::Close(reason));
             }
             // RFC 9112 §9.6: half-close first, then read until the client closes, so request bytes still in
             // flight do not make the kernel answer them with an RST that destroys the response we just sent.
             self.stream.shutdown_write()?;
             self.state = State::Lingering;
-            self.set_deadline(now + LINGER_SECS, CloseReason::Done);
+            self.set_deadline(now + LINGER_SECS, reason);
             return self.discard_until_eof(ctx);
         }
         if self.peer_eof {
@@ -369,8 +394,8 @@ impl<S: Stream> Conn<S> {
     fn discard_until_eof(&mut self, ctx: &mut Ctx<'_>) -> io::Result<Outcome> {
         loop {
             match self.stream.read(&mut ctx.scratch.read) {
-                Ok(0) => return Ok(Outcome::Close(CloseReason::Done)),
-                Ok(_) => continue,
+                Ok(0) => return Ok(Outcome::Close(self.deadline_reason)),
+                Ok(n) => ctx.stats.bytes_in(n),
                 Err(e) if would_block(&e) => return Ok(Outcome::Keep),
                 Err(e) if interrupted(&e) => continue,
                 Err(e) => return Err(e),

@@ -36,6 +36,11 @@ impl Server {
         redis: Option<RedisTarget>,
         app: Arc<App>,
     ) -> io::Result<Server> {
+        if workers.max(1) > app.metrics.workers() {
+            // Each worker records into its own slot, written by it alone: a shared slot would lose counts.
+            let why = format!("{workers} workers but metrics slots for {}", app.metrics.workers());
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, why));
+        }
         let (listeners, addr) = listener::bind_all(addr, workers.max(1))?;
         let mut threads = Vec::with_capacity(listeners.len());
         let mut wakers = Vec::with_capacity(listeners.len());

@@ -13,6 +13,7 @@ use crate::app::SharedResult;
 use crate::config::RedisTarget;
 use crate::counter::Snapshot;
 use crate::limits::CONNECTIONS_PER_WORKER_MAX;
+use crate::metrics::Slot;
 use crate::redis::link::Link;
 
 /// One connection's share of a batch: (slot, connection id, requests).
@@ -31,9 +32,9 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(target: RedisTarget, token: Token, worker: usize) -> Shared {
+    pub fn new(target: RedisTarget, token: Token, worker: usize, stats: Slot) -> Shared {
         Shared {
-            link: Link::new(target, token, worker),
+            link: Link::new(target, token, worker, stats),
             batches: VecDeque::with_capacity(64),
             members: VecDeque::with_capacity(CONNECTIONS_PER_WORKER_MAX),
             done: Vec::with_capacity(64),

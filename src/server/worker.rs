@@ -67,13 +67,13 @@ impl Worker {
             conns: Connections::with_capacity(CONNECTIONS_PER_WORKER_MAX),
             scratch: Scratch::new(),
             dates: DateCache::new(unix_now()),
-            app,
             timeouts,
-            shared: redis.map(|target| Shared::new(target, REDIS, id)),
+            shared: redis.map(|target| Shared::new(target, REDIS, id, app.metrics.slot(id))),
             waiting: Vec::with_capacity(CONNECTIONS_PER_WORKER_MAX),
             next_conn_id: 0,
             accept_paused: false,
             stop_deadline: None,
+            app,
         })
     }
 
@@ -136,14 +136,18 @@ impl Worker {
                 }
                 Err(_) => continue, // ECONNABORTED and friends: that one client is gone
             };
+            let stats = self.app.metrics.worker(self.id);
+            stats.accepted();
             let Some(index) = self.conns.vacant() else {
                 drop(stream); // table full: refuse cleanly (the client sees a close, not a hang)
+                stats.refused();
                 continue;
             };
             // Responses go out in one write per batch; Nagle would only delay them.
             let _ = stream.set_nodelay(true);
             let interest = Interest::READABLE | Interest::WRITABLE;
             if self.poll.registry().register(&mut stream, Token(index), interest).is_err() {
+                stats.refused();
                 continue;
             }
             self.next_conn_id += 1;
@@ -162,6 +166,7 @@ impl Worker {
         };
         let mut ctx = Ctx {
             app: &self.app,
+            stats: self.app.metrics.worker(self.id),
             dates: &mut self.dates,
             scratch: &mut self.scratch,
             timeouts: self.timeouts,
@@ -210,6 +215,7 @@ impl Worker {
         };
         let mut ctx = Ctx {
             app: &self.app,
+            stats: self.app.metrics.worker(self.id),
             dates: &mut self.dates,
             scratch: &mut self.scratch,
             timeouts: self.timeouts,
@@ -221,9 +227,10 @@ impl Worker {
         }
     }
 
-    fn close(&mut self, index: usize, _reason: CloseReason) {
+    fn close(&mut self, index: usize, reason: CloseReason) {
         if let Some(mut conn) = self.conns.remove(index) {
             let _ = self.poll.registry().deregister(conn.stream_mut());
+            self.app.metrics.worker(self.id).closed(reason);
         }
         if self.accept_paused {
             self.accept_paused = false;
@@ -255,7 +262,15 @@ impl Worker {
                 self.close(index, CloseReason::Shutdown);
             }
         }
-        self.conns.is_empty() || self.stop_deadline.is_some_and(|d| now >= d)
+        if self.conns.is_empty() {
+            return true;
+        }
+        if self.stop_deadline.is_some_and(|d| now >= d) {
+            let open = self.conns.len();
+            log::warn("shutdown deadline passed, dropping connections", &[("worker", &self.id), ("open", &open)]);
+            return true;
+        }
+        false
     }
 }
 

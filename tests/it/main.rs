@@ -5,6 +5,8 @@ mod concurrency;
 mod curl;
 mod endpoints;
 mod framing;
+mod hostile;
+mod metrics;
 mod os;
 mod pipelining;
 mod redis;
