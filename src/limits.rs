@@ -11,6 +11,10 @@ pub const HEADER_BYTES_MAX: usize = 8 * 1024;
 /// (RFC 9110 §15.5.15).
 pub const TARGET_BYTES_MAX: usize = 2 * 1024;
 
+/// Longest method token. Registered methods are at most 17 bytes (UPDATEREDIRECTREF); a longer one is
+/// garbage: 400, decided the same way whether the line is complete or still arriving.
+pub const METHOD_BYTES_MAX: usize = 32;
+
 /// Most header fields in one request. httparse needs a fixed array; more fields than this: 431.
 pub const HEADERS_MAX: usize = 48;
 

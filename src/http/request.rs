@@ -7,7 +7,7 @@
 
 use std::mem::MaybeUninit;
 
-use crate::limits::{BODY_BYTES_MAX, HEADERS_MAX, HEADER_BYTES_MAX, TARGET_BYTES_MAX};
+use crate::limits::{BODY_BYTES_MAX, HEADERS_MAX, HEADER_BYTES_MAX, METHOD_BYTES_MAX, TARGET_BYTES_MAX};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Method {
@@ -67,18 +67,23 @@ pub fn parse(buf: &[u8]) -> Result<Parsed<'_>, HttpError> {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => return partial(buf),
         Err(httparse::Error::TooManyHeaders) => return Err(HttpError::HeadersTooLarge),
-        Err(httparse::Error::Version) => return Err(version_error(buf)),
+        Err(httparse::Error::Version) => return version_error(buf),
         Err(_) => return Err(HttpError::BadRequest),
     };
-    if head_len > HEADER_BYTES_MAX {
-        return Err(HttpError::HeadersTooLarge);
-    }
     // httparse only returns Complete with all three set; treat anything else as malformed, never panic.
     let (Some(method), Some(target), Some(minor)) = (req.method, req.path, req.version) else {
         return Err(HttpError::BadRequest);
     };
+    // The same checks, in the same order, as `partial` makes on an incomplete head, so the verdict never
+    // depends on how TCP split the bytes.
+    if method.len() > METHOD_BYTES_MAX {
+        return Err(HttpError::BadRequest);
+    }
     if target.len() > TARGET_BYTES_MAX {
         return Err(HttpError::UriTooLong);
+    }
+    if head_len > HEADER_BYTES_MAX {
+        return Err(HttpError::HeadersTooLarge);
     }
     let version = if minor == 0 { Version::Http10 } else { Version::Http11 };
     let fields = Fields::read(req.headers)?;
@@ -104,11 +109,15 @@ pub fn parse(buf: &[u8]) -> Result<Parsed<'_>, HttpError> {
     Ok(Parsed::Complete { request, consumed })
 }
 
-/// A head that is not complete yet: fine while it is within the limits.
+/// A head that is not complete yet: fine while it is within the limits. A verdict reached here must be the one the
+/// whole head would get (see `parse`), whatever the segmentation.
 fn partial(buf: &[u8]) -> Result<Parsed<'_>, HttpError> {
-    let line_end = buf.iter().position(|&b| b == b'\n');
-    // "GET " + target + " HTTP/1.1\r\n": allow the method and version around the longest target.
-    if line_end.is_none() && buf.len() > TARGET_BYTES_MAX + 32 {
+    let (line, _) = request_line(buf);
+    let mut fields = line.splitn(3, |&b| b == b' ');
+    if fields.next().is_some_and(|method| method.len() > METHOD_BYTES_MAX) {
+        return Err(HttpError::BadRequest);
+    }
+    if fields.next().is_some_and(|target| target.len() > TARGET_BYTES_MAX) {
         return Err(HttpError::UriTooLong);
     }
     if buf.len() > HEADER_BYTES_MAX {
@@ -117,18 +126,72 @@ fn partial(buf: &[u8]) -> Result<Parsed<'_>, HttpError> {
     Ok(Parsed::Partial)
 }
 
-/// httparse says "Version" for anything but HTTP/1.0 and HTTP/1.1. A well-formed `HTTP/x.y` we do not speak is
-/// 505 (RFC 9110 §15.6.6); anything else in that place is a malformed request line.
-fn version_error(buf: &[u8]) -> HttpError {
-    let line = buf.split(|&b| b == b'\n').next().unwrap_or(buf);
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let version = line.rsplit(|&b| b == b' ').next().unwrap_or(line);
-    match version {
-        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor] if major.is_ascii_digit() && minor.is_ascii_digit() => {
-            HttpError::VersionNotSupported
-        }
-        _ => HttpError::BadRequest,
+/// The request line (after the empty lines RFC 9112 §2.2 lets a server skip), without its line ending, and
+/// whether its end has arrived.
+fn request_line(buf: &[u8]) -> (&[u8], bool) {
+    let start = buf.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(buf.len());
+    let rest = &buf[start..];
+    match rest.iter().position(|&b| b == b'\n') {
+        Some(end) => (rest[..end].strip_suffix(b"\r").unwrap_or(&rest[..end]), true),
+        None => (rest.strip_suffix(b"\r").unwrap_or(rest), false),
     }
+}
+
+const VERSION_SHAPE: &[u8; 8] = b"HTTP/0.0"; // '0' stands for any digit
+
+fn fits_version_shape(token: &[u8]) -> bool {
+    token.len() <= VERSION_SHAPE.len()
+        && token
+            .iter()
+            .zip(VERSION_SHAPE)
+            .all(|(&b, &shape)| if shape == b'0' { b.is_ascii_digit() } else { b == shape })
+}
+
+/// httparse says "Version" for anything but HTTP/1.0 and HTTP/1.1, as soon as a byte differs. A well-formed
+/// `HTTP/x.y` we do not speak is 505 (RFC 9110 §15.6.6); anything else in that place is a malformed request
+/// line (400). While the line is incomplete and could still become `HTTP/x.y`, wait for it.
+fn version_error(buf: &[u8]) -> Result<Parsed<'_>, HttpError> {
+    let (line, line_complete) = request_line(buf);
+    let mut fields = line.split(|&b| b == b' ');
+    let version = fields.nth(2).unwrap_or_default();
+    let single = fields.next().is_none();
+    if single && version.len() == VERSION_SHAPE.len() && fits_version_shape(version) {
+        Err(HttpError::VersionNotSupported)
+    } else if single && !line_complete && fits_version_shape(version) {
+        Ok(Parsed::Partial)
+    } else {
+        Err(HttpError::BadRequest)
+    }
+}
+
+/// RFC 9110 §7.2: Host = uri-host [ ":" port ]; uri-host is a reg-name, an IPv4 address or an IP-literal in
+/// brackets (RFC 3986 §3.2.2), port is *DIGIT. An empty value is allowed (empty authority).
+fn valid_host(value: &[u8]) -> bool {
+    let (host, port) = if let Some(rest) = value.strip_prefix(b"[") {
+        match rest.iter().position(|&b| b == b']') {
+            Some(end) => {
+                let literal = &rest[..end];
+                let ok = !literal.is_empty() && literal.iter().all(|&b| b.is_ascii_hexdigit() || b":.vV".contains(&b));
+                if !ok {
+                    return false;
+                }
+                (&b""[..], &rest[end + 1..])
+            }
+            None => return false,
+        }
+    } else {
+        match value.iter().rposition(|&b| b == b':') {
+            Some(colon) => (&value[..colon], &value[colon..]),
+            None => (value, &b""[..]),
+        }
+    };
+    let reg_name = |b: u8| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=%".contains(&b);
+    let port_ok = match port {
+        [] => true,
+        [b':', digits @ ..] => digits.iter().all(u8::is_ascii_digit),
+        _ => false,
+    };
+    host.iter().all(|&b| reg_name(b)) && port_ok
 }
 
 /// The header fields that change framing or connection handling.
@@ -147,6 +210,10 @@ impl Fields {
         for h in headers {
             let name = h.name.as_bytes();
             if name.eq_ignore_ascii_case(b"host") {
+                // RFC 9112 §3.2: an invalid Host field value MUST get a 400.
+                if !valid_host(h.value) {
+                    return Err(HttpError::BadRequest);
+                }
                 fields.hosts += 1;
             } else if name.eq_ignore_ascii_case(b"content-length") {
                 let n = content_length(h.value)?;

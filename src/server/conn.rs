@@ -213,10 +213,15 @@ impl<S: Stream> Conn<S> {
     }
 
     pub fn on_event(&mut self, ready: Readiness, ctx: &mut Ctx<'_>) -> Outcome {
-        match self.handle(ready, ctx) {
+        let outcome = match self.handle(ready, ctx) {
             Ok(outcome) => outcome,
             Err(_) => Outcome::Close(CloseReason::Error),
-        }
+        };
+        // The scratch output is the worker's, lent for this event: whatever a failed write left there belongs
+        // to this connection and must never reach the next one.
+        debug_assert!(outcome != Outcome::Keep || ctx.scratch.out.is_empty());
+        ctx.scratch.out.clear();
+        outcome
     }
 
     fn handle(&mut self, ready: Readiness, ctx: &mut Ctx<'_>) -> io::Result<Outcome> {
