@@ -1,5 +1,5 @@
 # counter: everyday commands. `make test` is the README's test command and what CI runs.
-.PHONY: run test deps build release static fmt lint bench load load-redis
+.PHONY: run test deps build release static fmt lint bench load load-redis compare fuzz soak memory
 
 run: ## build and run the service in memory mode on :8080
 	cargo run --release
@@ -34,3 +34,16 @@ load: release ## wrk against the release binary, bounded in time
 
 load-redis: release ## wrk against 1 and 3 local processes sharing one redis-server, bounded in time
 	./benches/load-redis.sh
+
+compare: ## side-by-side with peer servers (hyper, may_minihttp, bare epoll, nginx); about 6 minutes
+	./benches/compare/run.sh
+
+fuzz: ## coverage-guided fuzzing, bounded: connection state machine 60 s, RESP parser 30 s
+	./scripts/fuzz-conn.sh 60
+	./scripts/fuzz-resp.sh 30
+
+soak: release ## mixed load with random disconnects, a few minutes; RSS, fds and counter checked
+	./scripts/soak.sh
+
+memory: release ## RSS idle and with 10,000 idle keep-alive connections
+	./scripts/memory.sh

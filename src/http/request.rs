@@ -63,11 +63,14 @@ pub enum Parsed<'b> {
 pub fn parse(buf: &[u8]) -> Result<Parsed<'_>, HttpError> {
     let mut headers = [MaybeUninit::<httparse::Header<'_>>::uninit(); HEADERS_MAX];
     let mut req = httparse::Request::new(&mut []);
-    let head_len = match req.parse_with_uninit_headers(buf, &mut headers) {
+    // Only the bytes up to the one at which a limit trips count: a shorter read would have stopped there, so
+    // nothing after it may change the verdict.
+    let buf_seen = &buf[..within_limits(buf)];
+    let head_len = match req.parse_with_uninit_headers(buf_seen, &mut headers) {
         Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => return partial(buf),
+        Ok(httparse::Status::Partial) => return partial(buf_seen),
         Err(httparse::Error::TooManyHeaders) => return Err(HttpError::HeadersTooLarge),
-        Err(httparse::Error::Version) => return version_error(buf),
+        Err(httparse::Error::Version) => return version_error(buf_seen),
         Err(_) => return Err(HttpError::BadRequest),
     };
     // httparse only returns Complete with all three set; treat anything else as malformed, never panic.
@@ -126,6 +129,31 @@ fn partial(buf: &[u8]) -> Result<Parsed<'_>, HttpError> {
     Ok(Parsed::Partial)
 }
 
+/// How much of `buf` a verdict may depend on: everything, or up to the first byte past a limit (the method,
+/// the target, the head).
+fn within_limits(buf: &[u8]) -> usize {
+    let start = buf.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(buf.len());
+    let line = &buf[start..];
+    let token_end = |from: usize, max: usize| -> Result<usize, usize> {
+        let field = &line[from.min(line.len())..];
+        match field.iter().take(max + 1).position(|&b| b == b' ' || b == b'\r' || b == b'\n') {
+            Some(i) => Ok(from + i),
+            None if field.len() > max => Err(start + from + max + 1),
+            None => Err(buf.len()),
+        }
+    };
+    let mut seen = buf.len().min(HEADER_BYTES_MAX + 1);
+    match token_end(0, METHOD_BYTES_MAX) {
+        Err(at) => seen = seen.min(at),
+        Ok(method_end) => {
+            if let Err(at) = token_end(method_end + 1, TARGET_BYTES_MAX) {
+                seen = seen.min(at);
+            }
+        }
+    }
+    seen
+}
+
 /// The request line (after the empty lines RFC 9112 §2.2 lets a server skip), without its line ending, and
 /// whether its end has arrived.
 fn request_line(buf: &[u8]) -> (&[u8], bool) {
@@ -155,7 +183,7 @@ fn version_error(buf: &[u8]) -> Result<Parsed<'_>, HttpError> {
     let mut fields = line.split(|&b| b == b' ');
     let version = fields.nth(2).unwrap_or_default();
     let single = fields.next().is_none();
-    if single && version.len() == VERSION_SHAPE.len() && fits_version_shape(version) {
+    if single && line_complete && version.len() == VERSION_SHAPE.len() && fits_version_shape(version) {
         Err(HttpError::VersionNotSupported)
     } else if single && !line_complete && fits_version_shape(version) {
         Ok(Parsed::Partial)

@@ -202,7 +202,7 @@ impl<S: Stream> Conn<S> {
     /// Redis mode: answers the `count` oldest deferred requests with `result`, then carries on with whatever
     /// they held back.
     pub fn deliver(&mut self, result: SharedResult, count: usize, ctx: &mut Ctx<'_>) -> Outcome {
-        let out = if self.output.is_empty() { &mut ctx.scratch.out } else { &mut self.output };
+        let out = if self.output.is_empty() { &mut ctx.scratch.out } else { reserve_output(&mut self.output) };
         ctx.app.deliver(ctx.stats, result, count, &mut self.deferred, ctx.dates, out);
         self.on_event(Readiness { readable: false, writable: false, read_closed: false }, ctx)
     }
@@ -274,15 +274,15 @@ impl<S: Stream> Conn<S> {
             ctx.stats.bytes_in(n);
             let had_input = !self.input.is_empty();
             let requests = if had_input {
-                self.input.extend_from_slice(&ctx.scratch.read[..n]);
+                append(&mut self.input, &ctx.scratch.read[..n], READ_BUFFER_BYTES);
                 self.answer_input(ctx, now)
             } else {
                 // The common case: whole requests in one read, answered straight from the scratch buffer.
-                let out = if self.output.is_empty() { &mut ctx.scratch.out } else { &mut self.output };
+                let out = if self.output.is_empty() { &mut ctx.scratch.out } else { reserve_output(&mut self.output) };
                 let read = &ctx.scratch.read[..n];
                 let answered = ctx.app.answer_in(ctx.mode, ctx.stats, read, ctx.dates, out, &mut self.deferred);
                 self.note_answered(answered, ctx);
-                self.input.extend_from_slice(&ctx.scratch.read[answered.consumed..n]);
+                append(&mut self.input, &ctx.scratch.read[answered.consumed..n], READ_BUFFER_BYTES);
                 answered.requests
             };
             ctx.stats.answered_per_read(requests);
@@ -316,7 +316,7 @@ impl<S: Stream> Conn<S> {
 
     /// Answers requests buffered in `input`, then forgets the bytes it consumed. Returns the requests answered.
     fn answer_input(&mut self, ctx: &mut Ctx<'_>, now: u64) -> usize {
-        let out = if self.output.is_empty() { &mut ctx.scratch.out } else { &mut self.output };
+        let out = if self.output.is_empty() { &mut ctx.scratch.out } else { reserve_output(&mut self.output) };
         let answered = ctx.app.answer_in(ctx.mode, ctx.stats, &self.input, ctx.dates, out, &mut self.deferred);
         self.note_answered(answered, ctx);
         self.input.drain(..answered.consumed);
@@ -357,7 +357,7 @@ impl<S: Stream> Conn<S> {
         }
         ctx.stats.bytes_out(written);
         if from_scratch {
-            self.output.extend_from_slice(&ctx.scratch.out[written..]);
+            append(&mut self.output, &ctx.scratch.out[written..], OUTPUT_BYTES_MAX);
             ctx.scratch.out.clear();
         } else {
             self.output.drain(..written);
@@ -412,6 +412,27 @@ impl<S: Stream> Conn<S> {
         self.deadline = deadline;
         self.deadline_reason = reason;
     }
+}
+
+/// Pending output: rendering stops at the high-water mark, after at most one more response.
+const OUTPUT_BYTES_MAX: usize = OUTPUT_HIGH_WATER_BYTES + RESPONSE_BYTES_MAX;
+
+/// Appends like `extend_from_slice`, doubling capacity as usual but never past `max` (which the length never
+/// exceeds), so a connection's capacity obeys the same bound as its contents.
+fn append(buf: &mut Vec<u8>, bytes: &[u8], max: usize) {
+    let needed = buf.len() + bytes.len();
+    if needed > buf.capacity() {
+        let target = (buf.capacity() * 2).min(max).max(needed);
+        buf.reserve_exact(target - buf.len());
+    }
+    buf.extend_from_slice(bytes);
+}
+
+/// Pending output gets its whole bound before more responses are rendered into it, so rendering never doubles
+/// its capacity past the bound.
+fn reserve_output(output: &mut Vec<u8>) -> &mut Vec<u8> {
+    output.reserve_exact(OUTPUT_BYTES_MAX.saturating_sub(output.len()));
+    output
 }
 
 /// Frees a buffer that grew past what a typical request needs once it is empty again, so an idle connection

@@ -86,6 +86,64 @@ pub const CASES: &[Case] = &[
     closes("space before colon", b"GET /health HTTP/1.1\r\nHost : a\r\n\r\n", 400),
     closes("invalid header name byte", b"GET /health HTTP/1.1\r\nHost: a\r\nX(y): 1\r\n\r\n", 400),
     closes("NUL in target", b"GET /hea\0lth HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    // Smuggling variants (issue 7). RFC 9112 §6.1: Transfer-Encoding in either order beside Content-Length, and any
+    // coding at all (identity, an unknown token), is rejected: we decode none.
+    closes(
+        "transfer-encoding before content-length",
+        b"POST /health HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n",
+        400,
+    ),
+    closes(
+        "transfer-encoding identity",
+        b"POST /health HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\n",
+        400,
+    ),
+    closes(
+        "transfer-encoding obfuscated",
+        b"POST /health HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n",
+        400,
+    ),
+    // RFC 9112 §5.1: no whitespace between a field name and its colon, Transfer-Encoding included.
+    closes(
+        "space before colon on transfer-encoding",
+        b"POST /health HTTP/1.1\r\nHost: a\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n",
+        400,
+    ),
+    // RFC 9110 §8.6: Content-Length = 1*DIGIT; no inner space, sign, hex or empty value.
+    closes(
+        "content-length with inner space",
+        b"POST /health HTTP/1.1\r\nHost: a\r\nContent-Length: 1 2\r\n\r\nhi",
+        400,
+    ),
+    closes("content-length negative", b"POST /health HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n", 400),
+    closes("content-length hex", b"POST /health HTTP/1.1\r\nHost: a\r\nContent-Length: 0x5\r\n\r\nhello", 400),
+    closes("content-length empty", b"POST /health HTTP/1.1\r\nHost: a\r\nContent-Length:\r\n\r\n", 400),
+    // RFC 9110 §5.5: whitespace around a field value is not part of it, so a trailing tab is fine; any number of
+    // leading zeros is still 1*DIGIT.
+    ok("content-length trailing tab", b"POST /health HTTP/1.1\r\nHost: a\r\nContent-Length: 5\t\r\n\r\nhello", 405),
+    ok(
+        "content-length many leading zeros",
+        b"POST /health HTTP/1.1\r\nHost: a\r\nContent-Length: 0000000000000000000000005\r\n\r\nhello",
+        405,
+    ),
+    // RFC 9112 §2.2: a bare CR is invalid; RFC 9110 §5.5: CR or NUL inside a field value MUST be rejected (or
+    // replaced with SP; we reject).
+    closes("bare CR line endings", b"GET /health HTTP/1.1\rHost: a\r\r", 400),
+    closes("bare CR in a field value", b"GET /health HTTP/1.1\r\nHost: a\r\nX-A: b\rc\r\n\r\n", 400),
+    closes("NUL in a field value", b"GET /health HTTP/1.1\r\nHost: a\r\nX-A: b\0c\r\n\r\n", 400),
+    // RFC 9112 §2.2: whitespace between the start-line and the first field line: reject (or skip those lines).
+    closes("whitespace before the first field", b"GET /health HTTP/1.1\r\n Host: a\r\n\r\n", 400),
+    // RFC 9112 §3: request-line = method SP request-target SP HTTP-version, single spaces; HTTP/0.9's version-less
+    // line is not HTTP/1.x; §2.3: "HTTP" is case-sensitive.
+    closes("two spaces in the request line", b"GET  /health HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    closes("http/0.9 request line", b"GET /health\r\n\r\n", 400),
+    closes("lowercase http version", b"GET /health http/1.1\r\nHost: a\r\n\r\n", 400),
+    // RFC 9112 §3.2.2: with an absolute-form target the Host field is ignored, even when it disagrees.
+    ok("absolute-form ignores a different host", b"GET http://example.com/health HTTP/1.1\r\nHost: other\r\n\r\n", 200),
+    // RFC 9112 §3.2: an empty Host is what a client sends when the target has no authority: valid.
+    ok("empty host", b"GET /health HTTP/1.1\r\nHost:\r\n\r\n", 200),
+    // RFC 9112 §3.2: "more than one Host header field line" is 400 for any version, HTTP/1.0 too.
+    closes("http/1.0 with two hosts", b"GET /health HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n", 400),
     closes("http/2.0", b"GET /health HTTP/2.0\r\nHost: a\r\n\r\n", 505),
     closes("http/1.2", b"GET /health HTTP/1.2\r\nHost: a\r\n\r\n", 505),
     closes("bad version token", b"GET /health FOO/1.1\r\nHost: a\r\n\r\n", 400),
