@@ -38,11 +38,15 @@ impl AtomicCounter {
         // totally ordered on `value` and each returns a distinct predecessor. Nothing else is published
         // through this store.
         let counter = self.value.fetch_add(1, Ordering::Relaxed) + 1;
-        // ORDERING: fetch_max is also a read-modify-write on its own total order, so the values it returns only
-        // grow along that order; a thread's later call sees at least what its earlier call stored (read-write
-        // coherence). Relaxed suffices because no other memory is published with it.
-        let previous = self.last_changed.fetch_max(now_secs, Ordering::Relaxed);
-        Snapshot { counter, last_changed: previous.max(now_secs) }
+        // ORDERING: Relaxed throughout: no other memory is published with `last_changed`. It only ever grows
+        // (its one writer is fetch_max), so by read-read and write-read coherence a thread's later load sees
+        // at least what its earlier call loaded or stored. Within a second the clock is not ahead of the
+        // stored value, and the plain load spares the second locked read-modify-write per request; only the
+        // first increment of a new second pays for fetch_max.
+        let seen = self.last_changed.load(Ordering::Relaxed);
+        let last_changed =
+            if now_secs > seen { self.last_changed.fetch_max(now_secs, Ordering::Relaxed).max(now_secs) } else { seen };
+        Snapshot { counter, last_changed }
     }
 
     /// The current state without changing it (HEAD requests, metrics).

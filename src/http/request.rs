@@ -63,6 +63,24 @@ pub enum Parsed<'b> {
 pub fn parse(buf: &[u8]) -> Result<Parsed<'_>, HttpError> {
     let mut headers = [MaybeUninit::<httparse::Header<'_>>::uninit(); HEADERS_MAX];
     let mut req = httparse::Request::new(&mut []);
+    // Fast path: a whole head within every limit. Then no prefix of it tripped a limit either, so the verdict
+    // is the one any segmentation would get, and the bounded re-parse below is not needed.
+    match req.parse_with_uninit_headers(buf, &mut headers) {
+        Ok(httparse::Status::Complete(head_len))
+            if head_len <= HEADER_BYTES_MAX
+                && req.method.is_some_and(|m| m.len() <= METHOD_BYTES_MAX)
+                && req.path.is_some_and(|t| t.len() <= TARGET_BYTES_MAX) =>
+        {
+            complete(&req, head_len, buf)
+        }
+        _ => parse_within_limits(buf),
+    }
+}
+
+/// The slow path: anything partial, malformed or over a limit.
+fn parse_within_limits(buf: &[u8]) -> Result<Parsed<'_>, HttpError> {
+    let mut headers = [MaybeUninit::<httparse::Header<'_>>::uninit(); HEADERS_MAX];
+    let mut req = httparse::Request::new(&mut []);
     // Only the bytes up to the one at which a limit trips count: a shorter read would have stopped there, so
     // nothing after it may change the verdict.
     let buf_seen = &buf[..within_limits(buf)];
@@ -73,6 +91,11 @@ pub fn parse(buf: &[u8]) -> Result<Parsed<'_>, HttpError> {
         Err(httparse::Error::Version) => return version_error(buf_seen),
         Err(_) => return Err(HttpError::BadRequest),
     };
+    complete(&req, head_len, buf)
+}
+
+/// A complete head of `head_len` bytes: the limits, then the framing and connection rules.
+fn complete<'b>(req: &httparse::Request<'_, 'b>, head_len: usize, buf: &'b [u8]) -> Result<Parsed<'b>, HttpError> {
     // httparse only returns Complete with all three set; treat anything else as malformed, never panic.
     let (Some(method), Some(target), Some(minor)) = (req.method, req.path, req.version) else {
         return Err(HttpError::BadRequest);
@@ -192,6 +215,25 @@ fn version_error(buf: &[u8]) -> Result<Parsed<'_>, HttpError> {
     }
 }
 
+/// Bytes allowed in a reg-name or IPv4 address: unreserved, sub-delims and `%` of pct-encoded (RFC 3986).
+/// A table, because every request's Host is checked byte by byte.
+const REG_NAME: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric();
+        b += 1;
+    }
+    let extra = b"-._~!$&'()*+,;=%";
+    let mut i = 0;
+    while i < extra.len() {
+        table[extra[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
+
 /// RFC 9110 §7.2: Host = uri-host [ ":" port ]; uri-host is a reg-name, an IPv4 address or an IP-literal in
 /// brackets (RFC 3986 §3.2.2), port is *DIGIT. An empty value is allowed (empty authority).
 fn valid_host(value: &[u8]) -> bool {
@@ -213,7 +255,7 @@ fn valid_host(value: &[u8]) -> bool {
             None => (value, &b""[..]),
         }
     };
-    let reg_name = |b: u8| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=%".contains(&b);
+    let reg_name = |b: u8| REG_NAME[usize::from(b)];
     let port_ok = match port {
         [] => true,
         [b':', digits @ ..] => digits.iter().all(u8::is_ascii_digit),
@@ -237,6 +279,10 @@ impl Fields {
         let mut seen_length: Option<usize> = None;
         for h in headers {
             let name = h.name.as_bytes();
+            // Dispatch on length first: most fields (User-Agent, Accept...) match none of these four.
+            if !matches!(name.len(), 4 | 10 | 14 | 17) {
+                continue;
+            }
             if name.eq_ignore_ascii_case(b"host") {
                 // RFC 9112 §3.2: an invalid Host field value MUST get a 400.
                 if !valid_host(h.value) {
@@ -286,6 +332,11 @@ fn content_length(value: &[u8]) -> Result<usize, HttpError> {
 /// Reduces a request-target to the path used for routing: absolute-form (RFC 9112 §3.2.2) loses its scheme
 /// and authority, and the query (and a fragment, which clients should not send) is ignored.
 pub fn routing_path(target: &[u8]) -> &[u8] {
+    if target.first() == Some(&b'/') {
+        // origin-form, what every client but a proxy sends
+        let end = target.iter().position(|&b| b == b'?' || b == b'#').unwrap_or(target.len());
+        return &target[..end];
+    }
     let mut path = target;
     for scheme in [&b"http://"[..], b"https://"] {
         if path.len() >= scheme.len() && path[..scheme.len()].eq_ignore_ascii_case(scheme) {
