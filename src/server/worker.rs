@@ -24,6 +24,22 @@ pub const LISTENER: Token = Token(usize::MAX - 1);
 pub const WAKER: Token = Token(usize::MAX - 2);
 pub const REDIS: Token = Token(usize::MAX - 3);
 
+/// What a connection sees of its worker during one event. A macro rather than a method: it borrows the
+/// worker's fields one by one, beside the borrow of `self.conns` that holds the connection.
+macro_rules! ctx {
+    ($worker:expr) => {
+        Ctx {
+            app: &$worker.app,
+            stats: $worker.app.metrics.worker($worker.id),
+            dates: &mut $worker.dates,
+            scratch: &mut $worker.scratch,
+            timeouts: $worker.timeouts,
+            mode: mode(&$worker.shared),
+            waiting: &mut $worker.waiting,
+        }
+    };
+}
+
 pub struct Worker {
     id: usize,
     poll: Poll,
@@ -164,15 +180,7 @@ impl Worker {
             writable: event.is_writable(),
             read_closed: event.is_read_closed(),
         };
-        let mut ctx = Ctx {
-            app: &self.app,
-            stats: self.app.metrics.worker(self.id),
-            dates: &mut self.dates,
-            scratch: &mut self.scratch,
-            timeouts: self.timeouts,
-            mode: mode(&self.shared),
-            waiting: &mut self.waiting,
-        };
+        let mut ctx = ctx!(self);
         if let Outcome::Close(reason) = conn.on_event(ready, &mut ctx) {
             self.close(index, reason);
         }
@@ -213,15 +221,7 @@ impl Worker {
         let Some(conn) = self.conns.get_mut(index).filter(|c| c.id() == id) else {
             return; // closed while waiting: its values are simply never shown (never reused)
         };
-        let mut ctx = Ctx {
-            app: &self.app,
-            stats: self.app.metrics.worker(self.id),
-            dates: &mut self.dates,
-            scratch: &mut self.scratch,
-            timeouts: self.timeouts,
-            mode: mode(&self.shared),
-            waiting: &mut self.waiting,
-        };
+        let mut ctx = ctx!(self);
         if let Outcome::Close(reason) = conn.deliver(result, count, &mut ctx) {
             self.close(index, reason);
         }
