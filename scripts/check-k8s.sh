@@ -9,7 +9,7 @@
 #   3. the Deployment runs counter:<the version in Cargo.toml>, the tag
 #      nix/image.nix gives the image.
 # What only a k3s node can show (the pod starting under the restricted Pod
-# Security Standard, Traefik routing, probes, the drain) is in docs/deploy.md.
+# Security Standard, Traefik routing, probes, the drain) is in README "Deploy to k3s".
 #
 # The tools live in their own virtualenv, created once and reused, so they do
 # not disturb the machine's Python packages. Idempotent. Run from anywhere:

@@ -9,7 +9,7 @@
 #   5. flake.nix's wiring evaluates against a stub nixpkgs: every nix/ file is
 #      found, gets all its arguments, and the image/package facts hold.
 # What it cannot prove: that nixpkgs builds these derivations. That needs
-# `nix build .#image` / `nix flake check` on a machine with Nix (docs/deploy.md).
+# `nix build .#image` / `nix flake check` on a machine with Nix (README "Deploy to k3s").
 #
 # Idempotent; installs only what is missing (nix-bin from Debian, deadnix from
 # crates.io). Run as root on Debian: bash scripts/check-nix.sh
@@ -120,7 +120,7 @@ PY
 
 step "wiring: flake outputs against a stub nixpkgs"
 # Not nixpkgs: each stub stands for an attribute checked by hand to exist in
-# nixpkgs 25.11 (see docs/deploy.md). This proves the wiring (files found,
+# nixpkgs 25.11 (see README "Deploy to k3s"). This proves the wiring (files found,
 # arguments supplied, fileset paths present, image facts), not the builds.
 # shellcheck disable=SC2016 # a Nix expression: its ${...} are Nix's, not the shell's
 facts=$(timeout 60 nix-instantiate --eval --strict --json -E '
