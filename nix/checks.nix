@@ -10,6 +10,7 @@
   clippy,
   rustfmt,
   redis,
+  openssl,
   curl,
   util-linux,
 }:
@@ -55,11 +56,13 @@ in
 
   # The whole suite, loom and redis_* included. The redis_* tests start their
   # own redis-server on a free loopback port (the sandbox has loopback only);
-  # curl, taskset and prlimit are real clients the tests drive.
+  # curl, taskset and prlimit are real clients the tests drive; the openssl
+  # CLI makes the rediss:// tests' CA and certificates at run time.
   test = cargoCheck {
     name = "test";
     tools = [
       redis
+      openssl
       curl
       util-linux
     ];

@@ -12,6 +12,7 @@
   wrk,
   go-wrk,
   redis,
+  openssl,
   kubectl,
   jq,
   gnumake,
@@ -27,6 +28,7 @@ mkShell {
     wrk # load, C
     go-wrk # load, Go (the README's numbers); see go-wrk.nix
     redis # redis-server for the shared-counter mode and its tests
+    openssl # the rediss:// tests make their CA and certificates with it
     kubectl
     jq
     gnumake

@@ -168,7 +168,7 @@ let
       runCommand = name: _env: script: builtins.seq script (drv name { });
     } // builtins.listToAttrs (map (n: { name = n; value = drv n { }; }) [
       "cargo" "rustc" "clippy" "rustfmt" "rust-analyzer" "curl" "wrk" "redis" "kubectl"
-      "jq" "gnumake" "removeReferencesTo" "nixfmt-tree" "util-linux"
+      "jq" "gnumake" "removeReferencesTo" "nixfmt-tree" "util-linux" "openssl"
     ]);
   in pkgs;
   nixpkgs = { inherit lib; legacyPackages = lib.genAttrs [ "x86_64-linux" "aarch64-linux" ] pkgsFor; };

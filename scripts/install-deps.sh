@@ -4,7 +4,7 @@
 set -euo pipefail
 
 # program -> Debian package
-declare -A PKG=([curl]=curl [wrk]=wrk [redis-server]=redis-server [redis-cli]=redis-tools)
+declare -A PKG=([curl]=curl [wrk]=wrk [redis-server]=redis-server [redis-cli]=redis-tools [openssl]=openssl)
 missing=()
 for prog in "${!PKG[@]}"; do
   command -v "$prog" >/dev/null 2>&1 || missing+=("${PKG[$prog]}")

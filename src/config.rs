@@ -2,6 +2,7 @@
 //! A flag beats its environment variable, which beats the default.
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 
 use crate::limits::{HEADER_TIMEOUT_SECS, IDLE_TIMEOUT_SECS};
 use crate::log::Format;
@@ -51,7 +52,25 @@ pub const OPTIONS: &[Opt] = &[
         flag: "--redis-url",
         env: "REDIS_URL",
         default: "redis://127.0.0.1:6379",
-        help: "redis://[[user]:password@]host:port[/db]; password also from REDIS_PASSWORD or REDIS_PASSWORD_FILE",
+        help: "redis[s]://[[user]:password@]host:port[/db] (rediss = TLS); password also from REDIS_PASSWORD or REDIS_PASSWORD_FILE",
+    },
+    Opt {
+        flag: "--redis-ca-file",
+        env: "REDIS_CA_FILE",
+        default: "",
+        help: "rediss: PEM CA bundle to verify Redis against instead of the built-in Mozilla roots",
+    },
+    Opt {
+        flag: "--redis-cert-file",
+        env: "REDIS_CERT_FILE",
+        default: "",
+        help: "rediss: PEM client certificate chain for mutual TLS (with --redis-key-file)",
+    },
+    Opt {
+        flag: "--redis-key-file",
+        env: "REDIS_KEY_FILE",
+        default: "",
+        help: "rediss: PEM private key of --redis-cert-file",
     },
     Opt { flag: "--log-format", env: "LOG_FORMAT", default: "logfmt", help: "logfmt or json" },
 ];
@@ -76,12 +95,26 @@ pub struct RedisTarget {
     pub db: u32,
     pub username: Option<String>,
     pub password: Option<String>,
+    /// `rediss://`: TLS, verified against these files (or the built-in roots). None: plain TCP.
+    pub tls: Option<TlsFiles>,
+}
+
+/// The PEM files a `rediss://` link reads when it connects. Read again after a TLS failure, so a rotated
+/// Secret or CA bundle is picked up without a restart.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// None: the Mozilla roots compiled in (webpki-roots), since the image has no system CA bundle.
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate and key for mutual TLS: both or neither.
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for RedisTarget {
     // Never print the password.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "redis://{}:{}/{}", self.host, self.port, self.db)
+        let scheme = if self.tls.is_some() { "rediss" } else { "redis" };
+        write!(f, "{scheme}://{}:{}/{}", self.host, self.port, self.db)
     }
 }
 
@@ -91,10 +124,15 @@ impl std::fmt::Display for RedisTarget {
     }
 }
 
-/// Parses `redis://[[user]:password@]host:port[/db]` (IPv6 hosts in brackets). Percent-escapes are not decoded:
-/// put a password with special characters in REDIS_PASSWORD or REDIS_PASSWORD_FILE instead.
+/// Parses `redis[s]://[[user]:password@]host:port[/db]` (IPv6 hosts in brackets); `rediss` is TLS with the
+/// built-in roots until `parse` adds the files. Percent-escapes are not decoded: put a password with special
+/// characters in REDIS_PASSWORD or REDIS_PASSWORD_FILE instead.
 pub fn parse_redis_url(url: &str) -> Result<RedisTarget, String> {
-    let rest = url.strip_prefix("redis://").ok_or_else(|| format!("redis url {url:?} must start with redis://"))?;
+    let (rest, tls) = match (url.strip_prefix("redis://"), url.strip_prefix("rediss://")) {
+        (Some(rest), _) => (rest, None),
+        (_, Some(rest)) => (rest, Some(TlsFiles::default())),
+        _ => return Err(format!("redis url {url:?} must start with redis:// or rediss://")),
+    };
     let (auth, rest) = match rest.rsplit_once('@') {
         Some((auth, rest)) => (Some(auth), rest),
         None => (None, rest),
@@ -124,7 +162,23 @@ pub fn parse_redis_url(url: &str) -> Result<RedisTarget, String> {
         return Err(format!("redis url {url:?} has no host"));
     }
     let port = port.parse().map_err(|_| format!("redis url: bad port {port:?}"))?;
-    Ok(RedisTarget { host: host.to_string(), port, db, username, password })
+    Ok(RedisTarget { host: host.to_string(), port, db, username, password, tls })
+}
+
+/// Adds the PEM file flags to a `rediss://` target; they make no sense without TLS, so they are refused there.
+fn tls_files(tls: Option<TlsFiles>, get: &dyn Fn(&str) -> String) -> Result<Option<TlsFiles>, String> {
+    let path = |flag: &str| Some(get(flag)).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let (ca_file, cert_file, key_file) = (path("--redis-ca-file"), path("--redis-cert-file"), path("--redis-key-file"));
+    let Some(_) = tls else {
+        if ca_file.is_some() || cert_file.is_some() || key_file.is_some() {
+            return Err("--redis-ca-file, --redis-cert-file and --redis-key-file need a rediss:// URL".to_string());
+        }
+        return Ok(None);
+    };
+    if cert_file.is_some() != key_file.is_some() {
+        return Err("mutual TLS needs both --redis-cert-file and --redis-key-file".to_string());
+    }
+    Ok(Some(TlsFiles { ca_file, cert_file, key_file }))
 }
 
 /// Connection timeouts in seconds; defaults in `limits.rs`.
@@ -140,6 +194,8 @@ impl Default for Timeouts {
     }
 }
 
+// Built once at start and matched once: boxing the large variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, PartialEq)]
 pub enum Command {
     Run(Config),
@@ -150,7 +206,8 @@ pub enum Command {
 pub fn help() -> String {
     let mut s = String::from("counter: a tiny HTTP counter service\n\nUsage: counter [OPTIONS]\n\nOptions:\n");
     for o in OPTIONS {
-        s.push_str(&format!("  {:<22} {} (env {}, default {})\n", format!("{} <v>", o.flag), o.help, o.env, o.default));
+        let default = if o.default.is_empty() { String::new() } else { format!(", default {}", o.default) };
+        s.push_str(&format!("  {:<22} {} (env {}{default})\n", format!("{} <v>", o.flag), o.help, o.env));
     }
     s.push_str("  -h, --help             print this help\n  -V, --version          print the version\n");
     s
@@ -221,6 +278,7 @@ where
                 let p = std::fs::read_to_string(&path).map_err(|e| format!("REDIS_PASSWORD_FILE {path}: {e}"))?;
                 target.password = Some(p.trim_end_matches(['\r', '\n']).to_string());
             }
+            target.tls = tls_files(target.tls.take(), &get)?;
             Some(target)
         }
         b => return Err(format!("invalid backend {b:?}: memory or redis")),
@@ -275,6 +333,25 @@ mod tests {
         let Ok(Command::Run(c)) = run(&[], &[]) else { panic!() };
         assert!(c.redis.is_none());
         assert!(run(&["--backend", "etcd"], &[]).is_err());
+    }
+
+    #[test]
+    fn rediss_urls_and_tls_files() {
+        let t = parse_redis_url("rediss://:pw@cache.example:6380").unwrap();
+        assert_eq!((t.host.as_str(), t.port, t.tls), ("cache.example", 6380, Some(TlsFiles::default())));
+        assert!(parse_redis_url("redis://h").unwrap().tls.is_none());
+        assert_eq!(format!("{:?}", parse_redis_url("rediss://h").unwrap()), "rediss://h:6379/0");
+        let args = ["--backend", "redis", "--redis-url", "rediss://h", "--redis-ca-file", "/ca.pem"];
+        let Ok(Command::Run(c)) = run(&args, &[("REDIS_CERT_FILE", "/c.pem"), ("REDIS_KEY_FILE", "/k.pem")]) else {
+            panic!()
+        };
+        let tls = c.redis.unwrap().tls.unwrap();
+        assert_eq!(tls.ca_file, Some(PathBuf::from("/ca.pem")));
+        assert_eq!((tls.cert_file.unwrap(), tls.key_file.unwrap()), (PathBuf::from("/c.pem"), PathBuf::from("/k.pem")));
+        let plain = ["--backend", "redis", "--redis-url", "redis://h", "--redis-ca-file", "/ca.pem"];
+        assert!(run(&plain, &[]).unwrap_err().contains("rediss://"));
+        let half = ["--backend", "redis", "--redis-url", "rediss://h", "--redis-cert-file", "/c.pem"];
+        assert!(run(&half, &[]).unwrap_err().contains("both"));
     }
 
     #[test]

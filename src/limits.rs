@@ -65,6 +65,11 @@ pub const REDIS_BATCHES_IN_FLIGHT_MAX: usize = 4;
 /// Redis mode: the link's read buffer; holds many replies (each at most `resp::REPLY_BYTES_MAX`).
 pub const REDIS_READ_BUFFER_BYTES: usize = 16 * 1024;
 
+/// Redis mode over TLS: ciphertext rustls may queue for the socket before `write` reports `WouldBlock`. Above
+/// the link's own 64 KiB output buffer plus TLS record overhead (about 22 bytes per 16 KiB record), so a full
+/// output buffer is sealed in one go; below it only if the socket stalls, and then the link's timeout decides.
+pub const REDIS_TLS_BUFFER_BYTES: usize = 96 * 1024;
+
 /// Connection slots per worker, allocated at worker start. 10,000 connections spread over workers fit in
 /// one worker even when SO_REUSEPORT hashes unevenly.
 pub const CONNECTIONS_PER_WORKER_MAX: usize = 16 * 1024;

@@ -12,6 +12,7 @@ use counter::lifecycle::Phase;
 use counter::limits::SHUTDOWN_DEADLINE_SECS;
 use counter::log;
 use counter::metrics::{Info, Metrics};
+use counter::redis;
 use counter::server::{signals, Server};
 
 fn main() -> ExitCode {
@@ -54,6 +55,14 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // rediss://: unreadable or malformed PEM files are a configuration error, said once at start, not a
+    // reconnect loop. The link reads them again when it connects, so a later rotation is still picked up.
+    if let Some(tls) = config.redis.as_ref().and_then(|r| r.tls.as_ref().map(|tls| (tls, &r.host))) {
+        if let Err(e) = redis::tls::client_config(tls.0).and_then(|_| redis::tls::server_name(tls.1)) {
+            log::error("invalid TLS configuration for Redis", &[("error", &e)]);
+            return ExitCode::from(2);
+        }
+    }
     let metrics = Metrics::new(workers, Info { start_time_secs, cpu_limit_cores: cpus.quota_cores });
     let app = Arc::new(App::with_metrics(metrics));
     let server = match Server::start(

@@ -41,8 +41,20 @@ const CLOSE_REASONS: [&str; 9] = [
 const REFUSED: usize = 8;
 
 /// `kind` label values of Redis link faults, one per `redis::link::Fault`.
-const FAULTS: [&str; 10] =
-    ["resolve", "connect", "io", "timeout", "protocol", "auth", "loading", "busy", "readonly", "closed"];
+const FAULTS: [&str; 12] = [
+    "resolve",
+    "connect",
+    "io",
+    "timeout",
+    "protocol",
+    "auth",
+    "loading",
+    "busy",
+    "readonly",
+    "closed",
+    "tls",
+    "masterdown",
+];
 
 /// Requests answered per read(2): powers of two up to 64, then +Inf (a 64 KiB read holds hundreds).
 const PER_READ_LE: [&str; 8] = ["1", "2", "4", "8", "16", "32", "64", "+Inf"];
@@ -107,6 +119,8 @@ fn fault_index(fault: Fault) -> usize {
         Fault::Busy => 7,
         Fault::ReadOnly => 8,
         Fault::Closed => 9,
+        Fault::Tls => 10,
+        Fault::MasterDown => 11,
     }
 }
 

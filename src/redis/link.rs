@@ -15,6 +15,7 @@ use mio::{Interest, Registry, Token};
 
 use super::resp::{self, error_kind, RedisErrorKind, Reply, Status};
 use super::script;
+use super::tls::{self, Stream};
 use crate::app::SharedResult;
 use crate::config::RedisTarget;
 use crate::counter::Snapshot;
@@ -66,6 +67,10 @@ pub enum Fault {
     Busy,
     ReadOnly,
     Closed,
+    /// TLS setup, handshake, certificate or record failure (`rediss://`); the log line names the cause.
+    Tls,
+    /// MASTERDOWN: a replica that lost its primary (replica-serve-stale-data no).
+    MasterDown,
 }
 
 pub struct Link {
@@ -73,7 +78,11 @@ pub struct Link {
     token: Token,
     worker: usize,
     state: State,
-    stream: Option<TcpStream>,
+    stream: Option<Stream>,
+    /// `rediss://`: the verified client configuration, built at the first connect and again after a TLS fault.
+    tls_config: Option<std::sync::Arc<rustls::ClientConfig>>,
+    /// Why the last TLS fault happened, for its log line.
+    cause: Option<String>,
     out: Vec<u8>,
     input: Box<[u8]>,
     input_len: usize,
@@ -100,6 +109,8 @@ impl Link {
             worker,
             state: State::Down { retry_at: Instant::now() },
             stream: None,
+            tls_config: None,
+            cause: None,
             out: Vec::with_capacity(64 * 1024),
             input: vec![0; REDIS_READ_BUFFER_BYTES].into_boxed_slice(),
             input_len: 0,
@@ -172,16 +183,33 @@ impl Link {
             Ok(Some(addr)) => addr,
             _ => return self.down(Fault::Resolve, now, registry, done),
         };
-        let mut stream = match TcpStream::connect(addr) {
+        let tcp = match TcpStream::connect(addr) {
             Ok(s) => s,
             Err(_) => return self.down(Fault::Connect, now, registry, done),
         };
-        if registry.register(&mut stream, self.token, Interest::READABLE | Interest::WRITABLE).is_err() {
+        let mut stream = match self.wrap(tcp) {
+            Ok(stream) => stream,
+            Err(cause) => {
+                self.cause = Some(cause);
+                return self.down(Fault::Tls, now, registry, done);
+            }
+        };
+        if registry.register(stream.tcp(), self.token, Interest::READABLE | Interest::WRITABLE).is_err() {
             return self.down(Fault::Connect, now, registry, done);
         }
-        let _ = stream.set_nodelay(true);
+        let _ = stream.tcp().set_nodelay(true);
         self.stream = Some(stream);
         self.state = State::Connecting { since: now };
+    }
+
+    /// Plain TCP for `redis://`; for `rediss://` a TLS session verified against the URL's host name.
+    fn wrap(&mut self, tcp: TcpStream) -> Result<Stream, String> {
+        let Some(files) = &self.target.tls else { return Ok(Stream::plain(tcp)) };
+        let config = match &self.tls_config {
+            Some(config) => config.clone(),
+            None => self.tls_config.insert(tls::client_config(files)?).clone(),
+        };
+        Stream::tls(tcp, config, tls::server_name(&self.target.host)?)
     }
 
     /// The handshake, pipelined in one write: AUTH, SELECT, SCRIPT LOAD.
@@ -212,12 +240,12 @@ impl Link {
 
     fn progress(&mut self, now: Instant, done: &mut Vec<(usize, SharedResult)>) -> Result<(), Fault> {
         if let State::Connecting { .. } = self.state {
-            let Some(stream) = &self.stream else { return Err(Fault::Connect) };
-            match stream.take_error() {
+            let Some(stream) = self.stream.as_mut() else { return Err(Fault::Connect) };
+            match stream.tcp().take_error() {
                 Ok(None) => {}
                 _ => return Err(Fault::Connect),
             }
-            match stream.peer_addr() {
+            match stream.tcp().peer_addr() {
                 Ok(_) => self.start_handshake(now),
                 Err(e) if e.kind() == io::ErrorKind::NotConnected => return Ok(()), // still connecting
                 Err(_) => return Err(Fault::Connect),
@@ -236,6 +264,9 @@ impl Link {
         if matches!(self.state, State::Connecting { .. }) {
             return Ok(());
         }
+        // TLS: ciphertext left from a write that hit WouldBlock goes first (this is its WRITABLE edge).
+        stream.flush().map_err(|e| self.io_fault(&e))?;
+        let Some(stream) = self.stream.as_mut() else { return Ok(()) };
         let mut written = 0;
         while written < self.out.len() {
             match stream.write(&self.out[written..]) {
@@ -243,7 +274,7 @@ impl Link {
                 Ok(n) => written += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => return Err(Fault::Io),
+                Err(e) => return Err(self.io_fault(&e)),
             }
         }
         self.out.drain(..written);
@@ -261,7 +292,7 @@ impl Link {
                 Ok(n) => self.input_len += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => return Err(Fault::Io),
+                Err(e) => return Err(self.io_fault(&e)),
             }
             let mut at = 0;
             loop {
@@ -332,12 +363,24 @@ impl Link {
                 RedisErrorKind::Loading => self.fail_then(k, Fault::Loading, done),
                 RedisErrorKind::Busy => self.fail_then(k, Fault::Busy, done),
                 RedisErrorKind::ReadOnly => self.fail_then(k, Fault::ReadOnly, done),
+                RedisErrorKind::MasterDown => self.fail_then(k, Fault::MasterDown, done),
                 RedisErrorKind::NoAuth | RedisErrorKind::WrongPass => self.fail_then(k, Fault::Auth, done),
                 RedisErrorKind::Other => self.fail_then(k, Fault::Protocol, done),
             },
             (_, Owned::Error(RedisErrorKind::Loading)) => Err(Fault::Loading),
             (_, Owned::Error(RedisErrorKind::NoAuth | RedisErrorKind::WrongPass)) => Err(Fault::Auth),
             _ => Err(Fault::Protocol),
+        }
+    }
+
+    /// An I/O error is a TLS fault when rustls raised it; its cause is kept for the log line.
+    fn io_fault(&mut self, e: &io::Error) -> Fault {
+        match tls::tls_error(e) {
+            Some(tls_error) => {
+                self.cause = Some(tls::describe(tls_error, &self.target.host));
+                Fault::Tls
+            }
+            None => Fault::Io,
         }
     }
 
@@ -354,28 +397,33 @@ impl Link {
             }
         }
         if let Some(mut stream) = self.stream.take() {
-            let _ = registry.deregister(&mut stream);
+            let _ = registry.deregister(stream.tcp());
+        }
+        if fault == Fault::Tls {
+            self.tls_config = None; // read the CA and client files again: a fix or a rotation is picked up
         }
         self.out.clear();
         self.input_len = 0;
         self.stats.redis_fault(fault);
         self.stats.redis_link(false, false);
+        let cause = self.cause.take();
         if self.logged_down != Some(fault) {
-            let level = if fault == Fault::Auth { log::error } else { log::warn };
-            let message = if fault == Fault::Auth {
-                "redis refused our credentials (check REDIS_PASSWORD / the URL)"
-            } else {
-                "redis unavailable"
+            let level = if matches!(fault, Fault::Auth | Fault::Tls) { log::error } else { log::warn };
+            let message = match fault {
+                Fault::Auth => "redis refused our credentials (check REDIS_PASSWORD / the URL)",
+                Fault::Tls => "redis TLS failed",
+                _ => "redis unavailable",
             };
-            level(
-                message,
-                &[
-                    ("worker", &self.worker),
-                    ("redis", &self.target),
-                    ("fault", &format_args!("{fault:?}")),
-                    ("failed_attempts", &self.failures),
-                ],
-            );
+            let fields: [(&str, &dyn std::fmt::Display); 4] = [
+                ("worker", &self.worker),
+                ("redis", &self.target),
+                ("fault", &format_args!("{fault:?}")),
+                ("failed_attempts", &self.failures),
+            ];
+            match &cause {
+                Some(cause) => level(message, &[&fields[..], &[("cause", cause as &dyn std::fmt::Display)]].concat()),
+                None => level(message, &fields),
+            }
             self.logged_down = Some(fault);
         }
         self.failures = self.failures.saturating_add(1);

@@ -148,6 +148,8 @@ pub enum RedisErrorKind {
     Busy,
     /// We are talking to a replica, e.g. after a failover: reconnect to find the primary.
     ReadOnly,
+    /// A replica that lost its primary and refuses stale reads/writes: reconnect, as for READONLY.
+    MasterDown,
     /// `ERR ...` and every other code.
     Other,
 }
@@ -163,6 +165,7 @@ pub fn error_kind(message: &[u8]) -> RedisErrorKind {
         b"WRONGPASS" => RedisErrorKind::WrongPass,
         b"BUSY" => RedisErrorKind::Busy,
         b"READONLY" => RedisErrorKind::ReadOnly,
+        b"MASTERDOWN" => RedisErrorKind::MasterDown,
         _ => RedisErrorKind::Other,
     }
 }

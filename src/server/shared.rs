@@ -100,9 +100,11 @@ impl Shared {
     /// The next connection's results, splitting finished batches among their members in order.
     pub fn next_delivery(&mut self) -> Option<(usize, u64, (usize, SharedResult))> {
         if self.ready.is_empty() {
-            for (k, result) in std::mem::take(&mut self.done).drain(..) {
+            let mut done = std::mem::take(&mut self.done);
+            for (k, result) in done.drain(..) {
                 self.split(k, result);
             }
+            self.done = done; // put the capacity back: dropping it cost one allocation per batch
         }
         self.ready.pop_front()
     }

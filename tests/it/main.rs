@@ -13,3 +13,4 @@ mod redis;
 mod shutdown;
 mod support;
 mod timeouts;
+mod tls;

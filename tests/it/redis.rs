@@ -21,7 +21,7 @@ struct Redis {
     args: Vec<String>,
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
@@ -107,7 +107,7 @@ fn pod(redis: &Redis, extra: &[&str]) -> Server {
 }
 
 /// One keep-alive client: `n` GET /status, returning (status code, counter if 200) per request.
-fn client(addr: std::net::SocketAddr, n: usize, pipeline: usize) -> Vec<(u16, Option<u64>)> {
+pub fn client(addr: std::net::SocketAddr, n: usize, pipeline: usize) -> Vec<(u16, Option<u64>)> {
     let mut seen = Vec::with_capacity(n);
     let mut r = BufReader::new(TcpStream::connect(addr).unwrap());
     r.get_mut().set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -132,7 +132,7 @@ fn client(addr: std::net::SocketAddr, n: usize, pipeline: usize) -> Vec<(u16, Op
 }
 
 /// The next /status value, retrying 503s (a worker whose link is still reconnecting) for up to 10 s.
-fn next_value(server: &Server) -> u64 {
+pub fn next_value(server: &Server) -> u64 {
     let mut value = None;
     let ok = eventually(Duration::from_secs(10), || {
         let r = get(server, "/status");
@@ -143,7 +143,7 @@ fn next_value(server: &Server) -> u64 {
     value.unwrap()
 }
 
-fn assert_distinct(values: &[u64]) -> BTreeSet<u64> {
+pub fn assert_distinct(values: &[u64]) -> BTreeSet<u64> {
     let set: BTreeSet<u64> = values.iter().copied().collect();
     assert_eq!(set.len(), values.len(), "duplicate counter values across pods");
     set
