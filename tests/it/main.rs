@@ -4,6 +4,7 @@ mod cases;
 mod concurrency;
 mod curl;
 mod endpoints;
+mod failover;
 mod framing;
 mod hostile;
 mod metrics;

@@ -30,6 +30,12 @@ impl Server {
         for (k, v) in env {
             cmd.env(k, v);
         }
+        Server::start_command(cmd)
+    }
+
+    /// Starts `cmd`, which must end up exec'ing the binary with `--bind 127.0.0.1 --port 0` (e.g. through
+    /// `unshare`), and waits for its "listening" line.
+    pub fn start_command(mut cmd: Command) -> Server {
         let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn counter");
         let stderr = child.stderr.take().expect("stderr");
         let logs = Arc::new(Mutex::new(Vec::new()));
