@@ -70,6 +70,11 @@ pub const REDIS_READ_BUFFER_BYTES: usize = 16 * 1024;
 /// output buffer is sealed in one go; below it only if the socket stalls, and then the link's timeout decides.
 pub const REDIS_TLS_BUFFER_BYTES: usize = 96 * 1024;
 
+/// Redis Cluster: redirects (`-MOVED`, `-ASK`) followed without a batch returning a value, before the batches
+/// waiting are answered 503 and the link backs off. A healthy cluster needs at most three (MOVED to the owner,
+/// ASK during a migration, MOVED once it finishes); more is a loop (a misconfigured or flapping cluster).
+pub const REDIS_REDIRECTS_MAX: u32 = 5;
+
 /// Connection slots per worker, allocated at worker start. 10,000 connections spread over workers fit in
 /// one worker even when SO_REUSEPORT hashes unevenly.
 pub const CONNECTIONS_PER_WORKER_MAX: usize = 16 * 1024;

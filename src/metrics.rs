@@ -41,7 +41,7 @@ const CLOSE_REASONS: [&str; 9] = [
 const REFUSED: usize = 8;
 
 /// `kind` label values of Redis link faults, one per `redis::link::Fault`.
-const FAULTS: [&str; 12] = [
+const FAULTS: [&str; 13] = [
     "resolve",
     "connect",
     "io",
@@ -54,6 +54,7 @@ const FAULTS: [&str; 12] = [
     "closed",
     "tls",
     "masterdown",
+    "cluster",
 ];
 
 /// Requests answered per read(2): powers of two up to 64, then +Inf (a 64 KiB read holds hundreds).
@@ -121,6 +122,7 @@ fn fault_index(fault: Fault) -> usize {
         Fault::Closed => 9,
         Fault::Tls => 10,
         Fault::MasterDown => 11,
+        Fault::Cluster => 12,
     }
 }
 

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 
+use super::cluster::{self, Cluster, Redirect, Verdict};
 use super::resp::{self, error_kind, RedisErrorKind, Reply, Status};
 use super::script;
 use super::tls::{self, Stream};
@@ -51,7 +52,12 @@ enum Entry {
     Auth,
     Select,
     Load,
-    Batch { k: usize, sent: Instant },
+    /// Redis Cluster: the one-shot ASKING before a batch an `-ASK` sent here.
+    Asking,
+    Batch {
+        k: usize,
+        sent: Instant,
+    },
 }
 
 /// Why the link went down, for the one log line per state change.
@@ -71,6 +77,8 @@ pub enum Fault {
     Tls,
     /// MASTERDOWN: a replica that lost its primary (replica-serve-stale-data no).
     MasterDown,
+    /// Redis Cluster: TRYAGAIN, CLUSTERDOWN, or more redirects in a row than `REDIS_REDIRECTS_MAX`.
+    Cluster,
 }
 
 pub struct Link {
@@ -83,6 +91,10 @@ pub struct Link {
     tls_config: Option<std::sync::Arc<rustls::ClientConfig>>,
     /// Why the last TLS fault happened, for its log line.
     cause: Option<String>,
+    /// Redis Cluster: the node this link talks to and the batches a redirect sent elsewhere.
+    cluster: Cluster,
+    /// The batches re-sent on this connection follow an `-ASK`: each goes behind ASKING.
+    asking: bool,
     out: Vec<u8>,
     input: Box<[u8]>,
     input_len: usize,
@@ -111,6 +123,8 @@ impl Link {
             stream: None,
             tls_config: None,
             cause: None,
+            cluster: Cluster::new(),
+            asking: false,
             out: Vec::with_capacity(64 * 1024),
             input: vec![0; REDIS_READ_BUFFER_BYTES].into_boxed_slice(),
             input_len: 0,
@@ -125,8 +139,9 @@ impl Link {
         }
     }
 
+    /// Ready, or switching to the node a cluster redirect named (the waiting batches go there first).
     pub fn is_ready(&self) -> bool {
-        self.state == State::Ready
+        self.state == State::Ready || self.cluster.waiting() > 0
     }
 
     fn batches_in_flight(&self) -> usize {
@@ -135,7 +150,10 @@ impl Link {
 
     /// Ready and with room for another batch in flight.
     pub fn can_send(&self) -> bool {
-        self.is_ready() && self.batches_in_flight() < REDIS_BATCHES_IN_FLIGHT_MAX
+        self.state == State::Ready
+            && !self.cluster.is_pending()
+            && self.cluster.waiting() == 0
+            && self.batches_in_flight() < REDIS_BATCHES_IN_FLIGHT_MAX
     }
 
     /// How long the worker may sleep before `maintain` has something to do.
@@ -179,7 +197,7 @@ impl Link {
     /// only here, at (re)connect time and never per request, and resolves Kubernetes Service names from the
     /// cluster DNS in about a millisecond. Possible optimization (not needed yet): resolve on a helper thread.
     fn connect(&mut self, now: Instant, registry: &Registry, done: &mut Vec<(usize, SharedResult)>) {
-        let addr = match (self.target.host.as_str(), self.target.port).to_socket_addrs().map(|mut a| a.next()) {
+        let addr = match self.cluster.endpoint(&self.target).to_socket_addrs().map(|mut a| a.next()) {
             Ok(Some(addr)) => addr,
             _ => return self.down(Fault::Resolve, now, registry, done),
         };
@@ -209,7 +227,7 @@ impl Link {
             Some(config) => config.clone(),
             None => self.tls_config.insert(tls::client_config(files)?).clone(),
         };
-        Stream::tls(tcp, config, tls::server_name(&self.target.host)?)
+        Stream::tls(tcp, config, tls::server_name(self.cluster.tls_name(&self.target))?)
     }
 
     /// The handshake, pipelined in one write: AUTH, SELECT, SCRIPT LOAD.
@@ -235,7 +253,37 @@ impl Link {
     pub fn on_event(&mut self, now: Instant, registry: &Registry, done: &mut Vec<(usize, SharedResult)>) {
         if let Err(fault) = self.progress(now, done) {
             self.down(fault, now, registry, done);
+        } else if self.cluster.should_switch(self.batches_in_flight()) {
+            self.switch_node(now, registry, done);
         }
+    }
+
+    /// Redis Cluster: every batch in flight has answered and some were redirected. Leave this node (nothing is
+    /// pending on it) and connect to the one named; the redirected batches go out once it is ready.
+    fn switch_node(&mut self, now: Instant, registry: &Registry, done: &mut Vec<(usize, SharedResult)>) {
+        if let Some(mut stream) = self.stream.take() {
+            let _ = registry.deregister(stream.tcp());
+        }
+        self.out.clear();
+        self.input_len = 0;
+        self.fifo.clear();
+        self.asking = self.cluster.switch();
+        self.connect(now, registry, done);
+    }
+
+    /// The connection is ready: batches a redirect sent here go first, ASKING before each after an `-ASK`.
+    fn resend_redirected(&mut self, now: Instant) {
+        while let Some(k) = self.cluster.take_resend() {
+            if self.asking {
+                script::command(&mut self.out, &[b"ASKING"]);
+                self.fifo.push_back(Entry::Asking);
+            }
+            self.out.extend_from_slice(&self.evalsha);
+            script::finish_batch(&mut self.out, k);
+            self.fifo.push_back(Entry::Batch { k, sent: now });
+            self.stats.redis_call(k);
+        }
+        self.asking = false;
     }
 
     fn progress(&mut self, now: Instant, done: &mut Vec<(usize, SharedResult)>) -> Result<(), Fault> {
@@ -298,7 +346,7 @@ impl Link {
             loop {
                 let consumed = match resp::parse(&self.input[at..self.input_len]) {
                     Ok(Status::Complete { reply, consumed }) => {
-                        let reply = own(reply);
+                        let reply = own(reply, self.cluster.endpoint(&self.target).0);
                         self.on_reply(reply, now, done)?;
                         consumed
                     }
@@ -315,20 +363,25 @@ impl Link {
     fn on_reply(&mut self, reply: Owned, now: Instant, done: &mut Vec<(usize, SharedResult)>) -> Result<(), Fault> {
         let Some(entry) = self.fifo.pop_front() else { return Err(Fault::Protocol) };
         match (entry, reply) {
-            (Entry::Auth | Entry::Select, Owned::Ok) => Ok(()),
+            (Entry::Auth | Entry::Select | Entry::Asking, Owned::Ok) => Ok(()),
             (Entry::Auth, Owned::Error(_)) => Err(Fault::Auth),
             (Entry::Load, Owned::Sha(sha, len)) => {
                 self.evalsha = script::evalsha_prefix(&sha[..len]);
                 if matches!(self.state, State::Handshake { .. }) {
+                    // A cluster redirect's node switch is routine, not news: neither a reconnect nor a log line.
+                    let switched = self.cluster.waiting() > 0 && self.failures == 0;
                     self.state = State::Ready;
-                    self.stats.redis_link(true, self.was_ready);
+                    self.stats.redis_link(true, self.was_ready && !switched);
                     self.was_ready = true;
-                    log::info(
-                        "redis connected",
-                        &[("worker", &self.worker), ("redis", &self.target), ("failed_attempts", &self.failures)],
-                    );
+                    if !switched {
+                        log::info(
+                            "redis connected",
+                            &[("worker", &self.worker), ("redis", &self.target), ("failed_attempts", &self.failures)],
+                        );
+                    }
                     self.failures = 0;
                     self.logged_down = None;
+                    self.resend_redirected(now);
                 }
                 Ok(())
             }
@@ -340,9 +393,22 @@ impl Link {
                 if last < k as u64 {
                     return Err(Fault::Protocol);
                 }
+                // Batches redirected before this one ran here after all: they answer first, 503, in order.
+                for waited in self.cluster.abandon() {
+                    done.push((waited, SharedResult::Unavailable));
+                }
+                self.cluster.served();
                 self.stats.redis_value(Snapshot { counter: last, last_changed: seconds });
                 done.push((k, SharedResult::Values { first: last + 1 - k as u64, last_changed: seconds }));
                 Ok(())
+            }
+            (Entry::Batch { k, sent }, Owned::Redirect(redirect)) => {
+                // Not run, so safe to send again, on the node named.
+                self.stats.redis_reply(now.saturating_duration_since(sent));
+                match self.cluster.redirected(k, redirect) {
+                    Verdict::Wait => Ok(()),
+                    Verdict::TooMany => Err(Fault::Cluster),
+                }
             }
             (Entry::Batch { k, sent }, Owned::Error(kind)) => match kind {
                 RedisErrorKind::NoScript => {
@@ -364,6 +430,9 @@ impl Link {
                 RedisErrorKind::Busy => self.fail_then(k, Fault::Busy, done),
                 RedisErrorKind::ReadOnly => self.fail_then(k, Fault::ReadOnly, done),
                 RedisErrorKind::MasterDown => self.fail_then(k, Fault::MasterDown, done),
+                RedisErrorKind::TryAgain | RedisErrorKind::ClusterDown => self.fail_then(k, Fault::Cluster, done),
+                // A redirect whose text did not parse: answered like any unexpected error.
+                RedisErrorKind::Moved | RedisErrorKind::Ask => self.fail_then(k, Fault::Protocol, done),
                 RedisErrorKind::NoAuth | RedisErrorKind::WrongPass => self.fail_then(k, Fault::Auth, done),
                 RedisErrorKind::Other => self.fail_then(k, Fault::Protocol, done),
             },
@@ -391,6 +460,11 @@ impl Link {
 
     /// Fails every batch in flight (503, never a guessed value), drops the socket, and schedules a reconnect.
     fn down(&mut self, fault: Fault, now: Instant, registry: &Registry, done: &mut Vec<(usize, SharedResult)>) {
+        // Redirected batches are older than anything still in the FIFO; the next connect starts from the URL.
+        for k in self.cluster.reset() {
+            done.push((k, SharedResult::Unavailable));
+        }
+        self.asking = false;
         for entry in self.fifo.drain(..) {
             if let Entry::Batch { k, .. } = entry {
                 done.push((k, SharedResult::Unavailable));
@@ -448,13 +522,22 @@ enum Owned {
     Sha([u8; 64], usize),
     Pair(i64, i64),
     Error(RedisErrorKind),
+    /// `-MOVED` / `-ASK` with the node parsed (allocates: redirects are rare, never per request).
+    Redirect(Redirect),
     Other,
 }
 
-fn own(reply: Reply<'_>) -> Owned {
+/// `host` is the node the reply came from, for a redirect that names no host.
+fn own(reply: Reply<'_>, host: &str) -> Owned {
     match reply {
         Reply::Simple(_) => Owned::Ok,
-        Reply::Error(message) => Owned::Error(error_kind(message)),
+        Reply::Error(message) => match error_kind(message) {
+            RedisErrorKind::Moved | RedisErrorKind::Ask => match cluster::parse_redirect(message, host) {
+                Some(redirect) => Owned::Redirect(redirect),
+                None => Owned::Error(RedisErrorKind::Other),
+            },
+            kind => Owned::Error(kind),
+        },
         Reply::Bulk(Some(sha)) if sha.len() <= 64 => {
             let mut buf = [0u8; 64];
             buf[..sha.len()].copy_from_slice(sha);

@@ -150,6 +150,13 @@ pub enum RedisErrorKind {
     ReadOnly,
     /// A replica that lost its primary and refuses stale reads/writes: reconnect, as for READONLY.
     MasterDown,
+    /// Redis Cluster: `MOVED <slot> <host>:<port>`, the slot lives on another node; the command was not run.
+    Moved,
+    /// Redis Cluster: `ASK <slot> <host>:<port>`, the slot is migrating; send ASKING + this command there.
+    Ask,
+    /// Redis Cluster: a multi-key command during a slot migration, or a cluster that cannot serve the slot.
+    TryAgain,
+    ClusterDown,
     /// `ERR ...` and every other code.
     Other,
 }
@@ -166,6 +173,10 @@ pub fn error_kind(message: &[u8]) -> RedisErrorKind {
         b"BUSY" => RedisErrorKind::Busy,
         b"READONLY" => RedisErrorKind::ReadOnly,
         b"MASTERDOWN" => RedisErrorKind::MasterDown,
+        b"MOVED" => RedisErrorKind::Moved,
+        b"ASK" => RedisErrorKind::Ask,
+        b"TRYAGAIN" => RedisErrorKind::TryAgain,
+        b"CLUSTERDOWN" => RedisErrorKind::ClusterDown,
         _ => RedisErrorKind::Other,
     }
 }
@@ -521,6 +532,12 @@ mod tests {
             (b"READONLY You can't write against a read only replica.", ReadOnly),
             (b"ERR invalid password", Other),
             (b"BUSYKEY Target key name already exists.", Other),
+            (b"MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.", MasterDown),
+            (b"MOVED 3999 127.0.0.1:6381", Moved),
+            (b"ASK 3999 127.0.0.1:6381", Ask),
+            (b"ASKING", Other),
+            (b"TRYAGAIN Multiple keys request during rehashing of slot", TryAgain),
+            (b"CLUSTERDOWN The cluster is down", ClusterDown),
             (b"NOSCRIPTS x", Other),
             (b"noscript No matching script.", Other),
             (b" NOSCRIPT", Other),

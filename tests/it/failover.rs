@@ -31,6 +31,8 @@ impl Node {
         std::fs::create_dir_all(&dir).unwrap();
         let child = Command::new("redis-server")
             .args(["--bind", host, "--port", &port.to_string(), "--save", "", "--dir", dir.to_str().unwrap()])
+            // A replica's first sync starts at once (the default waits 5 s for more replicas to share it).
+            .args(["--repl-diskless-sync-delay", "0"])
             .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
