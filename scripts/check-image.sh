@@ -21,11 +21,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Budgets (measured 2026-11-28 with the Redis mode: binary 1,527,728 bytes,
-# gzipped 707,610). The image is the gzipped binary plus about 10 kB of tar
-# headers and config; issue 4's target for it is 2 MB.
-BIN_BYTES_MAX=$((2 * 1024 * 1024))
-BIN_GZIP_BYTES_MAX=$((1024 * 1024))
+# Budgets. Measured 2026-12-02: before rediss:// the binary was 1,653,392
+# bytes (gzipped 750,748); with rustls, ring and the compiled-in Mozilla roots
+# it is 2,968,368 (gzipped 1,425,038). The image is the gzipped binary plus
+# about 10 kB of tar headers and config; issue 15 keeps the static image under
+# 4 MB, and nix/checks.nix keeps the gzipped image under issue 4's 2 MB.
+BIN_BYTES_MAX=$((4 * 1000 * 1000))
+BIN_GZIP_BYTES_MAX=$((2 * 1000 * 1000))
 # The memory limit kubernetes.yaml sets; the runc run uses the same.
 MEMORY_LIMIT_BYTES=$((64 * 1024 * 1024))
 DRAIN_SECONDS=1

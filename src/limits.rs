@@ -53,6 +53,16 @@ pub const DEFERRED_PER_CONNECTION_MAX: usize = 64;
 /// link (replies after it could no longer be matched to requests).
 pub const REDIS_TIMEOUT_MILLIS: u64 = 1000;
 
+/// Redis mode: how long a reconnect waits for its host name to resolve (on the link's helper thread) before it
+/// counts as a `resolve` fault and backs off. Cluster DNS answers in about a millisecond; a name outside the
+/// cluster with `ndots:5` search domains takes a few queries; an unreachable DNS server takes resolv.conf's
+/// `timeout × attempts` (10 s). Requests get 503 meanwhile either way: this only bounds one attempt.
+pub const REDIS_RESOLVE_TIMEOUT_MILLIS: u64 = 5000;
+
+/// Redis mode: how often the worker looks for the helper thread's answer while a resolution is pending. Only
+/// during a reconnect; small against the first backoff step.
+pub const REDIS_RESOLVE_POLL_MILLIS: u64 = 5;
+
 /// Redis mode: reconnect backoff, doubling from the first to the cap, with jitter.
 pub const REDIS_BACKOFF_FIRST_MILLIS: u64 = 100;
 pub const REDIS_BACKOFF_MAX_MILLIS: u64 = 5000;
@@ -112,3 +122,4 @@ const _: () = assert!(RESPONSE_BYTES_MAX < OUTPUT_HIGH_WATER_BYTES);
 const _: () = assert!(RESPONSE_HEAD_BYTES_MAX + METRICS_BODY_BYTES_MAX <= RESPONSE_BYTES_MAX);
 const _: () = assert!(HEADER_TIMEOUT_SECS < IDLE_TIMEOUT_SECS);
 const _: () = assert!(LINGER_SECS < SHUTDOWN_DEADLINE_SECS);
+const _: () = assert!(REDIS_RESOLVE_POLL_MILLIS < REDIS_BACKOFF_FIRST_MILLIS);

@@ -4,6 +4,7 @@
 //! same names to loom's types, so the code the model checker explores is the code the server runs.
 
 pub use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+pub use std::sync::mpsc;
 pub use std::sync::{Mutex, MutexGuard};
 
 /// Locks a mutex, recovering the data if another thread panicked while holding it: every critical section in

@@ -7,13 +7,14 @@
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
-use std::net::ToSocketAddrs;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 
 use super::cluster::{self, Cluster, Redirect, Verdict};
+use super::resolve::Resolver;
 use super::resp::{self, error_kind, RedisErrorKind, Reply, Status};
 use super::script;
 use super::tls::{self, Stream};
@@ -22,7 +23,7 @@ use crate::config::RedisTarget;
 use crate::counter::Snapshot;
 use crate::limits::{
     REDIS_BACKOFF_FIRST_MILLIS, REDIS_BACKOFF_MAX_MILLIS, REDIS_BATCHES_IN_FLIGHT_MAX, REDIS_READ_BUFFER_BYTES,
-    REDIS_TIMEOUT_MILLIS,
+    REDIS_RESOLVE_POLL_MILLIS, REDIS_RESOLVE_TIMEOUT_MILLIS, REDIS_TIMEOUT_MILLIS,
 };
 use crate::log;
 use crate::metrics::Slot;
@@ -34,6 +35,10 @@ enum State {
     /// No socket; reconnect at `retry_at`.
     Down {
         retry_at: Instant,
+    },
+    /// Waiting for the helper thread to resolve the host name, since `since`.
+    Resolving {
+        since: Instant,
     },
     /// connect(2) in progress since `since`.
     Connecting {
@@ -95,6 +100,8 @@ pub struct Link {
     cluster: Cluster,
     /// The batches re-sent on this connection follow an `-ASK`: each goes behind ASKING.
     asking: bool,
+    /// Resolves host names off the loop; started at the first connect to a name (never for an IP literal).
+    resolver: Option<Resolver>,
     out: Vec<u8>,
     input: Box<[u8]>,
     input_len: usize,
@@ -125,6 +132,7 @@ impl Link {
             cause: None,
             cluster: Cluster::new(),
             asking: false,
+            resolver: None,
             out: Vec::with_capacity(64 * 1024),
             input: vec![0; REDIS_READ_BUFFER_BYTES].into_boxed_slice(),
             input_len: 0,
@@ -161,6 +169,10 @@ impl Link {
         let timeout = Duration::from_millis(REDIS_TIMEOUT_MILLIS);
         let at = match self.state {
             State::Down { retry_at } => retry_at,
+            State::Resolving { since } => {
+                let poll = now + Duration::from_millis(REDIS_RESOLVE_POLL_MILLIS);
+                poll.min(since + Duration::from_millis(REDIS_RESOLVE_TIMEOUT_MILLIS))
+            }
             State::Connecting { since } | State::Handshake { since } => since + timeout,
             State::Ready => match self.fifo.front() {
                 Some(Entry::Batch { sent, .. }) => *sent + timeout,
@@ -186,6 +198,14 @@ impl Link {
         let expired = self.next_wakeup(now).is_some_and(|d| d.is_zero());
         match self.state {
             State::Down { .. } if expired => self.connect(now, registry, done),
+            State::Resolving { since } => match self.resolver.as_mut().and_then(Resolver::answer) {
+                Some(Some(addr)) => self.connect_to(addr, now, registry, done),
+                Some(None) => self.down(Fault::Resolve, now, registry, done),
+                None if now >= since + Duration::from_millis(REDIS_RESOLVE_TIMEOUT_MILLIS) => {
+                    self.down(Fault::Resolve, now, registry, done)
+                }
+                None => {}
+            },
             State::Connecting { .. } | State::Handshake { .. } | State::Ready if expired => {
                 self.down(Fault::Timeout, now, registry, done)
             }
@@ -193,14 +213,33 @@ impl Link {
         }
     }
 
-    /// Resolves the host and starts a non-blocking connect. Resolution uses getaddrinfo, which blocks: it runs
-    /// only here, at (re)connect time and never per request, and resolves Kubernetes Service names from the
-    /// cluster DNS in about a millisecond. Possible optimization (not needed yet): resolve on a helper thread.
+    /// Starts a reconnect: an IP literal is connected at once; a host name is resolved again on the helper
+    /// thread, every time (never an address cached across reconnects), and `maintain` connects once it answers.
     fn connect(&mut self, now: Instant, registry: &Registry, done: &mut Vec<(usize, SharedResult)>) {
-        let addr = match self.cluster.endpoint(&self.target).to_socket_addrs().map(|mut a| a.next()) {
-            Ok(Some(addr)) => addr,
-            _ => return self.down(Fault::Resolve, now, registry, done),
-        };
+        let (host, port) = self.cluster.endpoint(&self.target);
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            return self.connect_to(SocketAddr::new(ip, port), now, registry, done);
+        }
+        if self.resolver.is_none() {
+            self.resolver = Resolver::start(self.worker).ok();
+        }
+        let (host, port) = self.cluster.endpoint(&self.target);
+        if self.resolver.as_mut().is_some_and(|resolver| resolver.ask(host, port)) {
+            self.state = State::Resolving { since: now };
+        } else {
+            self.resolver = None; // the thread could not start or is gone: a new one next time
+            self.down(Fault::Resolve, now, registry, done);
+        }
+    }
+
+    /// Starts a non-blocking connect to `addr`, TLS on top for `rediss://`.
+    fn connect_to(
+        &mut self,
+        addr: SocketAddr,
+        now: Instant,
+        registry: &Registry,
+        done: &mut Vec<(usize, SharedResult)>,
+    ) {
         let tcp = match TcpStream::connect(addr) {
             Ok(s) => s,
             Err(_) => return self.down(Fault::Connect, now, registry, done),

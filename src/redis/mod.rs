@@ -3,6 +3,7 @@
 
 pub mod cluster;
 pub mod link;
+pub mod resolve;
 pub mod resp;
 pub mod script;
 pub mod tls;
