@@ -32,8 +32,8 @@ bench: ## criterion benchmarks
 load: release ## wrk against the release binary, bounded in time
 	./benches/load.sh
 
-load-redis: release ## wrk against 1 and 3 local processes sharing one redis-server, bounded in time
-	./benches/load-redis.sh
+load-redis: release ## wrk against 1 and 3 local processes sharing one redis-server, plain and TLS, bounded in time
+	./benches/load-redis.sh -T
 
 compare: ## side-by-side with peer servers (hyper, may_minihttp, bare epoll, nginx); about 6 minutes
 	./benches/compare/run.sh

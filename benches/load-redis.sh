@@ -2,12 +2,14 @@
 # Redis-mode load benchmark: wrk against 1 and 3 local counter processes ("pods") sharing one redis-server, all
 # on 127.0.0.1, bounded in time. Prints req/s, latency percentiles, and Redis script calls per request, next to
 # redis-benchmark's INCR on the same machine.
-# usage: benches/load-redis.sh [-d SECS] [-c CONNS]   (defaults: 5 s, 64 connections in total)
+# -T: TLS against plain in the same run: the redis-server also listens with TLS (a CA and certificate made here
+# with openssl), and each row runs once over redis:// and once over rediss://.
+# usage: benches/load-redis.sh [-d SECS] [-c CONNS] [-T]   (defaults: 5 s, 64 connections in total)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DUR=5 CONNS=64
-while getopts "d:c:h" o; do
-  case $o in d) DUR=$OPTARG ;; c) CONNS=$OPTARG ;; *) sed -n '2,5p' "$0"; exit 2 ;; esac
+DUR=5 CONNS=64 TLS=0
+while getopts "d:c:Th" o; do
+  case $o in d) DUR=$OPTARG ;; c) CONNS=$OPTARG ;; T) TLS=1 ;; *) sed -n '2,8p' "$0"; exit 2 ;; esac
 done
 command -v wrk >/dev/null && command -v redis-server >/dev/null || ./scripts/install-deps.sh
 cargo build --release -q
@@ -19,18 +21,35 @@ RDIR=$(mktemp -d)
 PIDS=()
 cleanup() { kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$RDIR"; }
 trap cleanup EXIT
-redis-server --bind 127.0.0.1 --port "$RPORT" --save '' --dir "$RDIR" >/dev/null 2>&1 &
+TLS_ARGS=()
+if [ "$TLS" = 1 ]; then
+  TPORT=$(free_port)
+  ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+  openssl req -x509 "${ec[@]}" -keyout "$RDIR/ca.key" -out "$RDIR/ca.crt" -days 1 -subj /CN=bench-ca 2>/dev/null
+  openssl req "${ec[@]}" -keyout "$RDIR/s.key" -out "$RDIR/s.csr" -subj /CN=localhost 2>/dev/null
+  echo "subjectAltName=DNS:localhost" >"$RDIR/ext"
+  openssl x509 -req -in "$RDIR/s.csr" -CA "$RDIR/ca.crt" -CAkey "$RDIR/ca.key" -CAcreateserial -days 1 \
+    -extfile "$RDIR/ext" -out "$RDIR/s.crt" 2>/dev/null
+  TLS_ARGS=(--tls-port "$TPORT" --tls-cert-file "$RDIR/s.crt" --tls-key-file "$RDIR/s.key"
+    --tls-ca-cert-file "$RDIR/ca.crt" --tls-auth-clients no)
+fi
+redis-server --bind 127.0.0.1 --port "$RPORT" --save '' --dir "$RDIR" "${TLS_ARGS[@]}" >/dev/null 2>&1 &
 PIDS+=($!)
 for _ in $(seq 1 100); do redis-cli -p "$RPORT" ping 2>/dev/null | grep -q PONG && break; sleep 0.05; done
 
 calls() { redis-cli -p "$RPORT" info commandstats | awk -F'[=,:]' '/^cmdstat_eval(sha)?:/ {s+=$3} END {print s+0}'; }
 value() { redis-cli -p "$RPORT" get '{counter}:n' | tr -d '\r'; }
 
-run_pods() { # number of pods
-  local n=$1 ports=() pod_pids=()
+run_pods() { # number of pods, [tls]
+  local n=$1 ports=() pod_pids=() url=(--redis-url "redis://127.0.0.1:$RPORT") label="$1 pod(s)"
+  if [ "${2:-}" = tls ]; then
+    url=(--redis-url "rediss://localhost:$TPORT" --redis-ca-file "$RDIR/ca.crt") label="$1 pod(s) TLS"
+  elif [ "$TLS" = 1 ]; then
+    label="$1 pod(s) plain"
+  fi
   for _ in $(seq 1 "$n"); do
     local p; p=$(free_port)
-    "$BIN" --bind 127.0.0.1 --port "$p" --workers 1 --backend redis --redis-url "redis://127.0.0.1:$RPORT" 2>/dev/null &
+    "$BIN" --bind 127.0.0.1 --port "$p" --workers 1 --backend redis "${url[@]}" 2>/dev/null &
     pod_pids+=($!); PIDS+=($!); ports+=("$p")
   done
   for p in "${ports[@]}"; do
@@ -54,17 +73,22 @@ run_pods() { # number of pods
   done
   local c1 v1; c1=$(calls); v1=$(value)
   local served=$(( v1 - v0 )) scripts=$(( c1 - c0 ))
-  printf '| %d pod(s) | %8s | %-18s | %-18s | %9d | %7d | %6.1f |\n' "$n" "$rps" "$p50" "$p99" "$served" "$scripts" \
+  printf '| %-16s | %8s | %-18s | %-18s | %9d | %7d | %6.1f |\n' "$label" "$rps" "$p50" "$p99" "$served" "$scripts" \
     "$(awk -v a="$served" -v b="$scripts" 'BEGIN{print (b>0)? a/b : 0}')"
   kill "${pod_pids[@]}" 2>/dev/null || true
   rm -rf "$tmp"
 }
 
 echo "counter redis mode: wrk -t1 -c$CONNS (split across pods) -d${DUR}s on /status, one worker per pod ($(date -u +%FT%TZ))"
-echo "| setup    | req/s    | p50 per pod        | p99 per pod        | values    | scripts | req/script |"
-echo "|----------|----------|--------------------|--------------------|-----------|---------|------------|"
-run_pods 1
-run_pods 3
+echo "| setup            | req/s    | p50 per pod        | p99 per pod        | values    | scripts | req/script |"
+echo "|------------------|----------|--------------------|--------------------|-----------|---------|------------|"
+if [ "$TLS" = 1 ]; then
+  # Interleaved, so a neighbour's load on the shared machine hits both sides alike.
+  run_pods 1; run_pods 1 tls; run_pods 3; run_pods 3 tls
+else
+  run_pods 1
+  run_pods 3
+fi
 echo
 echo "redis-benchmark on the same machine (one INCR per request, 64 clients, no pipelining):"
 redis-benchmark -p "$RPORT" -t incr -n 200000 -c 64 -q | tr '\r' '\n' | grep -v '^$' | tail -1

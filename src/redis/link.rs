@@ -1,7 +1,8 @@
 //! One worker's connection to Redis: connect, handshake (AUTH, SELECT, SCRIPT LOAD), batched script calls
 //! in a FIFO matched to replies in order, timeouts, and reconnects with capped exponential backoff and jitter.
-//! It never blocks the worker on I/O: the socket is non-blocking and registered in the worker's Poll (host
-//! name resolution at connect time is the one blocking call; see `connect`).
+//! It never blocks the worker on I/O: the socket is non-blocking and registered in the worker's Poll, TLS is
+//! rustls over it (`tls.rs`), host names are resolved on a helper thread (`resolve.rs`), and cluster redirects
+//! pick the node (`cluster.rs`).
 //!
 //! It knows nothing of HTTP: a batch of k requests goes in, and `(k, SharedResult)` comes out, in order.
 
@@ -493,6 +494,10 @@ impl Link {
     }
 
     fn fail_then(&mut self, k: usize, fault: Fault, done: &mut Vec<(usize, SharedResult)>) -> Result<(), Fault> {
+        // Batches redirected before this one are older: they answer first.
+        for waited in self.cluster.abandon() {
+            done.push((waited, SharedResult::Unavailable));
+        }
         done.push((k, SharedResult::Unavailable));
         Err(fault)
     }
