@@ -207,6 +207,12 @@ impl Link {
                 }
                 None => {}
             },
+            State::Handshake { .. } if expired && self.stream.as_ref().is_some_and(Stream::is_handshaking) => {
+                // A plain Redis reads a ClientHello as an unfinished inline command and never answers.
+                let why = "no TLS handshake reply in time (does the server speak TLS on this port?)";
+                self.cause = Some(why.to_string());
+                self.down(Fault::Tls, now, registry, done)
+            }
             State::Connecting { .. } | State::Handshake { .. } | State::Ready if expired => {
                 self.down(Fault::Timeout, now, registry, done)
             }

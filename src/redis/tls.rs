@@ -99,6 +99,11 @@ impl Stream {
         Ok(Stream { tcp, tls: Some(Box::new(session)) })
     }
 
+    /// TLS whose handshake has not finished (false for plain TCP).
+    pub fn is_handshaking(&self) -> bool {
+        self.tls.as_ref().is_some_and(|tls| tls.is_handshaking())
+    }
+
     /// The socket, for registration and connect-time checks.
     pub fn tcp(&mut self) -> &mut TcpStream {
         &mut self.tcp

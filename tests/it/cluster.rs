@@ -204,3 +204,77 @@ fn redis_cluster_slot_migration_under_load_follows_ask_then_the_new_owner() {
     assert_eq!(source.cli(&["CLUSTER", "COUNTKEYSINSLOT", &slot]), "0", "the old owner holds no counter keys");
     assert!(next_value(&server) > *set.iter().max().unwrap());
 }
+
+/// Replies to every RESP command on every connection: `SCRIPT LOAD` gets a SHA, anything else `reply`.
+/// A stand-in for a misbehaving cluster node, which a real redis-server cannot be made to be on demand.
+fn misbehaving_node(reply: fn(u16) -> String) -> (u16, Arc<AtomicBool>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::clone(&stop);
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let mut conns: Vec<(std::net::TcpStream, Vec<u8>)> = Vec::new();
+        while !done.load(Ordering::Relaxed) {
+            if let Ok((s, _)) = listener.accept() {
+                s.set_nonblocking(true).unwrap();
+                conns.push((s, Vec::new()));
+            }
+            for (s, pending) in &mut conns {
+                let mut buf = [0u8; 4096];
+                if let Ok(n) = s.read(&mut buf) {
+                    pending.extend_from_slice(&buf[..n]);
+                }
+                // Commands are arrays of bulk strings; answer each complete one.
+                while let Some((name, used)) = command(pending) {
+                    let out = if name.eq_ignore_ascii_case("SCRIPT") {
+                        "$40\r\n".to_string() + &"a".repeat(40) + "\r\n"
+                    } else {
+                        reply(port)
+                    };
+                    let _ = s.write_all(out.as_bytes());
+                    pending.drain(..used);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
+    (port, stop)
+}
+
+/// The first word of the complete RESP command at the front of `b`, and its length in bytes.
+fn command(b: &[u8]) -> Option<(String, usize)> {
+    let line = |at: usize| -> Option<(&[u8], usize)> {
+        let end = at + b.get(at..)?.windows(2).position(|w| w == b"\r\n")?;
+        Some((&b[at..end], end + 2))
+    };
+    let (head, mut at) = line(0)?;
+    let items: usize = std::str::from_utf8(head.strip_prefix(b"*")?).ok()?.parse().ok()?;
+    let mut first = String::new();
+    for i in 0..items {
+        let (len, start) = line(at)?;
+        let len: usize = std::str::from_utf8(len.strip_prefix(b"$")?).ok()?.parse().ok()?;
+        let arg = b.get(start..start + len)?;
+        if i == 0 {
+            first = String::from_utf8_lossy(arg).to_string();
+        }
+        at = start + len + 2;
+        b.get(..at)?;
+    }
+    Some((first, at))
+}
+
+#[test]
+fn redis_cluster_redirect_loop_is_bounded_503_and_logged() {
+    // A node that MOVEDs every batch to itself: the loop ends after REDIS_REDIRECTS_MAX hops.
+    let (node, stop) = misbehaving_node(|port| format!("-MOVED 1 127.0.0.1:{port}\r\n"));
+    let server = pod_at(&format!("redis://127.0.0.1:{node}"), &["--workers", "1"]);
+    wait_connected(&server);
+    let r = crate::support::get(&server, "/status");
+    assert_eq!((r.status, r.header("retry-after")), (503, Some("1")));
+    let logged = || server.log_text().contains("fault=Cluster");
+    assert!(eventually(Duration::from_secs(10), logged), "{}", server.log_text());
+    assert_eq!(crate::support::get(&server, "/health").status, 200, "the worker lives on");
+    stop.store(true, Ordering::Relaxed);
+}

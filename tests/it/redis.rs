@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 use crate::support::{eventually, get, read_response, Server};
 
 /// A redis-server child on 127.0.0.1; killed on drop.
-struct Redis {
+pub struct Redis {
     child: Option<Child>,
-    port: u16,
+    pub port: u16,
     dir: PathBuf,
     args: Vec<String>,
 }
@@ -26,7 +26,7 @@ pub fn free_port() -> u16 {
 }
 
 impl Redis {
-    fn start(extra: &[&str]) -> Redis {
+    pub fn start(extra: &[&str]) -> Redis {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("counter-redis-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

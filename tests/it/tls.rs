@@ -273,6 +273,14 @@ fn redis_tls_mutual_tls_with_client_certificate_and_refused_without() {
 }
 
 #[test]
+fn redis_tls_to_a_plain_port_is_a_tls_fault_that_says_so() {
+    let redis = crate::redis::Redis::start(&[]);
+    let server = pod_at(&format!("rediss://127.0.0.1:{}", redis.port), &["--workers", "1"]);
+    assert_tls_fault(&server, "speak TLS on this port");
+    assert_eq!(get(&server, "/health").status, 200, "the worker lives on");
+}
+
+#[test]
 fn redis_tls_bad_files_fail_at_start_with_a_clear_error() {
     let pki = Pki::new("badfiles");
     let missing = pki.path("missing.crt");
