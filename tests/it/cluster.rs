@@ -17,11 +17,15 @@ use crate::tls::{pod_at, wait_connected};
 struct Node {
     child: Child,
     port: u16,
+    /// redis-cli's TLS arguments for a TLS cluster; empty for plain.
+    tls: Vec<String>,
 }
 
 impl Node {
     fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new("redis-cli").args(["-h", "127.0.0.1", "-p", &self.port.to_string()]).args(args).output();
+        let mut cmd = Command::new("redis-cli");
+        cmd.args(["-h", "127.0.0.1", "-p", &self.port.to_string()]).args(&self.tls);
+        let out = cmd.args(args).output();
         String::from_utf8_lossy(&out.expect("redis-cli").stdout).trim().to_string()
     }
 
@@ -48,21 +52,39 @@ struct Cluster {
 
 impl Cluster {
     fn start() -> Cluster {
+        Cluster::start_with(None)
+    }
+
+    /// `tls`: (server certificate, key, CA): TLS-only nodes whose bus is TLS too (`tls-cluster yes`), so the
+    /// redirects name their TLS ports.
+    fn start_with(tls: Option<(&str, &str, &str)>) -> Cluster {
         let dir = std::env::temp_dir().join(format!("counter-cluster-{}-{}", std::process::id(), free_port()));
+        let cli_tls: Vec<String> = match tls {
+            Some((_, _, ca)) => vec!["--tls".into(), "--cacert".into(), ca.into()],
+            None => Vec::new(),
+        };
         let nodes: Vec<Node> = (0..3)
             .map(|i| {
                 let (port, bus) = (free_port(), free_port());
                 let node_dir = dir.join(i.to_string());
                 std::fs::create_dir_all(&node_dir).unwrap();
-                let child = Command::new("redis-server")
-                    .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--cluster-port", &bus.to_string()])
+                let mut cmd = Command::new("redis-server");
+                match tls {
+                    Some((cert, key, ca)) => cmd
+                        .args(["--port", "0", "--tls-port", &port.to_string(), "--tls-cluster", "yes"])
+                        .args(["--tls-cert-file", cert, "--tls-key-file", key, "--tls-ca-cert-file", ca])
+                        .args(["--tls-auth-clients", "no"]),
+                    None => cmd.args(["--port", &port.to_string()]),
+                };
+                let child = cmd
+                    .args(["--bind", "127.0.0.1", "--cluster-port", &bus.to_string()])
                     .args(["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--save", ""])
                     .args(["--dir", node_dir.to_str().unwrap()])
                     .stdout(Stdio::null())
                     .stderr(Stdio::null())
                     .spawn()
                     .expect("redis-server is installed");
-                Node { child, port }
+                Node { child, port, tls: cli_tls.clone() }
             })
             .collect();
         for n in &nodes {
@@ -74,6 +96,7 @@ impl Cluster {
             .arg("create")
             .args(&addrs)
             .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .args(&cli_tls)
             .output()
             .expect("redis-cli --cluster create");
         assert!(out.status.success(), "cluster create: {}", String::from_utf8_lossy(&out.stdout));
@@ -145,6 +168,30 @@ fn redis_cluster_follows_moved_from_a_node_that_does_not_own_the_slot() {
     assert_eq!(set, (1..=all.len() as u64).collect::<BTreeSet<_>>(), "exactly 1..N");
     assert_eq!(cluster.value_on(owner), all.len() as u64, "counted on the slot's owner");
     assert_eq!(cluster.nodes[other].calls("evalsha"), 0, "nothing ran on the node that was asked first");
+}
+
+#[test]
+fn redis_cluster_over_tls_follows_moved_to_ip_nodes_verified_as_the_url_host() {
+    // The nodes announce 127.0.0.1; their certificate names only "localhost", the URL's host: a redirect to an
+    // IP is verified against the URL's host name, as managed clusters' certificates expect.
+    let pki = crate::tls::Pki::new("cluster");
+    let ca = pki.ca("ca");
+    let (cert, key) = pki.leaf("ca", "node", "DNS:localhost", 2);
+    let cluster = Cluster::start_with(Some((&cert, &key, &ca)));
+    let owner = cluster.owner();
+    let other = (owner + 1) % 3;
+    let url = format!("rediss://localhost:{}", cluster.nodes[other].port);
+    let server = pod_at(&url, &["--workers", "2", "--redis-ca-file", &ca]);
+    wait_connected(&server);
+    let values: Vec<u64> = client(server.addr, 60, 3)
+        .into_iter()
+        .map(|(s, v)| {
+            assert_eq!(s, 200, "{}", server.log_text());
+            v.unwrap()
+        })
+        .collect();
+    assert_eq!(values, (1..=60).collect::<Vec<_>>());
+    assert_eq!(cluster.value_on(owner), 60, "counted on the slot's owner, over TLS");
 }
 
 #[test]
