@@ -414,20 +414,7 @@ impl Link {
             (Entry::Load, Owned::Sha(sha, len)) => {
                 self.evalsha = script::evalsha_prefix(&sha[..len]);
                 if matches!(self.state, State::Handshake { .. }) {
-                    // A cluster redirect's node switch is routine, not news: neither a reconnect nor a log line.
-                    let switched = self.cluster.waiting() > 0 && self.failures == 0;
-                    self.state = State::Ready;
-                    self.stats.redis_link(true, self.was_ready && !switched);
-                    self.was_ready = true;
-                    if !switched {
-                        log::info(
-                            "redis connected",
-                            &[("worker", &self.worker), ("redis", &self.target), ("failed_attempts", &self.failures)],
-                        );
-                    }
-                    self.failures = 0;
-                    self.logged_down = None;
-                    self.resend_redirected(now);
+                    self.became_ready(now);
                 }
                 Ok(())
             }
@@ -456,35 +443,65 @@ impl Link {
                     Verdict::TooMany => Err(Fault::Cluster),
                 }
             }
-            (Entry::Batch { k, sent }, Owned::Error(kind)) => match kind {
-                RedisErrorKind::NoScript => {
-                    // The script cache is empty (restart, failover, SCRIPT FLUSH). Every EVALSHA already sent
-                    // behind this one fails the same way, so re-sending each as EVAL at the back keeps the
-                    // FIFO in step with Redis' order; SCRIPT LOAD puts the cache back for later batches.
-                    self.stats.redis_reply(now.saturating_duration_since(sent));
-                    self.out.extend_from_slice(&self.eval);
-                    script::finish_batch(&mut self.out, k);
-                    self.fifo.push_back(Entry::Batch { k, sent: now });
-                    self.stats.redis_call(k);
-                    if !self.fifo.iter().any(|e| matches!(e, Entry::Load)) {
-                        script::command(&mut self.out, &[b"SCRIPT", b"LOAD", script::SCRIPT.as_bytes()]);
-                        self.fifo.push_back(Entry::Load);
-                    }
-                    Ok(())
-                }
-                RedisErrorKind::Loading => self.fail_then(k, Fault::Loading, done),
-                RedisErrorKind::Busy => self.fail_then(k, Fault::Busy, done),
-                RedisErrorKind::ReadOnly => self.fail_then(k, Fault::ReadOnly, done),
-                RedisErrorKind::MasterDown => self.fail_then(k, Fault::MasterDown, done),
-                RedisErrorKind::TryAgain | RedisErrorKind::ClusterDown => self.fail_then(k, Fault::Cluster, done),
-                // A redirect whose text did not parse: answered like any unexpected error.
-                RedisErrorKind::Moved | RedisErrorKind::Ask => self.fail_then(k, Fault::Protocol, done),
-                RedisErrorKind::NoAuth | RedisErrorKind::WrongPass => self.fail_then(k, Fault::Auth, done),
-                RedisErrorKind::Other => self.fail_then(k, Fault::Protocol, done),
-            },
+            (Entry::Batch { k, sent }, Owned::Error(kind)) => self.on_batch_error(k, sent, kind, now, done),
             (_, Owned::Error(RedisErrorKind::Loading)) => Err(Fault::Loading),
             (_, Owned::Error(RedisErrorKind::NoAuth | RedisErrorKind::WrongPass)) => Err(Fault::Auth),
             _ => Err(Fault::Protocol),
+        }
+    }
+
+    /// The handshake's last reply arrived: the link serves, and batches a redirect sent here go out first.
+    fn became_ready(&mut self, now: Instant) {
+        // A cluster redirect's node switch is routine, not news: neither a reconnect nor a log line.
+        let switched = self.cluster.waiting() > 0 && self.failures == 0;
+        self.state = State::Ready;
+        self.stats.redis_link(true, self.was_ready && !switched);
+        self.was_ready = true;
+        if !switched {
+            log::info(
+                "redis connected",
+                &[("worker", &self.worker), ("redis", &self.target), ("failed_attempts", &self.failures)],
+            );
+        }
+        self.failures = 0;
+        self.logged_down = None;
+        self.resend_redirected(now);
+    }
+
+    /// An error reply to a script call.
+    fn on_batch_error(
+        &mut self,
+        k: usize,
+        sent: Instant,
+        kind: RedisErrorKind,
+        now: Instant,
+        done: &mut Vec<(usize, SharedResult)>,
+    ) -> Result<(), Fault> {
+        match kind {
+            RedisErrorKind::NoScript => {
+                // The script cache is empty (restart, failover, SCRIPT FLUSH). Every EVALSHA already sent
+                // behind this one fails the same way, so re-sending each as EVAL at the back keeps the
+                // FIFO in step with Redis' order; SCRIPT LOAD puts the cache back for later batches.
+                self.stats.redis_reply(now.saturating_duration_since(sent));
+                self.out.extend_from_slice(&self.eval);
+                script::finish_batch(&mut self.out, k);
+                self.fifo.push_back(Entry::Batch { k, sent: now });
+                self.stats.redis_call(k);
+                if !self.fifo.iter().any(|e| matches!(e, Entry::Load)) {
+                    script::command(&mut self.out, &[b"SCRIPT", b"LOAD", script::SCRIPT.as_bytes()]);
+                    self.fifo.push_back(Entry::Load);
+                }
+                Ok(())
+            }
+            RedisErrorKind::Loading => self.fail_then(k, Fault::Loading, done),
+            RedisErrorKind::Busy => self.fail_then(k, Fault::Busy, done),
+            RedisErrorKind::ReadOnly => self.fail_then(k, Fault::ReadOnly, done),
+            RedisErrorKind::MasterDown => self.fail_then(k, Fault::MasterDown, done),
+            RedisErrorKind::TryAgain | RedisErrorKind::ClusterDown => self.fail_then(k, Fault::Cluster, done),
+            // A redirect whose text did not parse: answered like any unexpected error.
+            RedisErrorKind::Moved | RedisErrorKind::Ask => self.fail_then(k, Fault::Protocol, done),
+            RedisErrorKind::NoAuth | RedisErrorKind::WrongPass => self.fail_then(k, Fault::Auth, done),
+            RedisErrorKind::Other => self.fail_then(k, Fault::Protocol, done),
         }
     }
 
@@ -492,7 +509,7 @@ impl Link {
     fn io_fault(&mut self, e: &io::Error) -> Fault {
         match tls::tls_error(e) {
             Some(tls_error) => {
-                self.cause = Some(tls::describe(tls_error, &self.target.host));
+                self.cause = Some(tls::describe(tls_error, self.cluster.tls_name(&self.target)));
                 Fault::Tls
             }
             None => Fault::Io,
