@@ -11,6 +11,10 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_counter");
 
+/// How long a read may wait before the test calls it a hang, and how long a start may take. Generous on
+/// purpose: a loaded machine can stall a process for seconds, and a passing test never waits for it.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
 /// A running server process; killed on drop.
 pub struct Server {
     pub child: Child,
@@ -44,13 +48,13 @@ impl Server {
                 }
             }
         });
-        let addr = rx.recv_timeout(Duration::from_secs(10)).expect("server did not log its address");
+        let addr = rx.recv_timeout(PATIENCE).expect("server did not log its address");
         Server { child, addr: addr.parse().expect("address"), logs }
     }
 
     pub fn connect(&self) -> TcpStream {
         let s = TcpStream::connect(self.addr).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.set_read_timeout(Some(PATIENCE)).unwrap();
         s.set_nodelay(true).unwrap();
         s
     }
@@ -163,7 +167,7 @@ pub fn get(server: &Server, path: &str) -> Response {
     exchange(server, raw.as_bytes(), 1).remove(0)
 }
 
-/// True when the peer closed the connection (EOF) within the read timeout.
+/// True when the peer closed the connection (EOF) within the read timeout (`PATIENCE` for `Server::connect`).
 pub fn sees_eof<R: Read>(r: &mut R) -> bool {
     let mut buf = [0u8; 1024];
     loop {
@@ -176,7 +180,8 @@ pub fn sees_eof<R: Read>(r: &mut R) -> bool {
     }
 }
 
-/// Polls `cond` every 20 ms until it holds or `timeout` passes.
+/// Polls `cond` every 20 ms until it holds or `timeout` passes. Give it 10 s or more: it returns as soon as
+/// `cond` holds, so a generous deadline costs a quiet machine nothing.
 pub fn eventually(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
     loop {
