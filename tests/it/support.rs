@@ -20,6 +20,8 @@ pub struct Server {
     pub child: Child,
     pub addr: SocketAddr,
     pub logs: Arc<Mutex<Vec<String>>>,
+    /// The thread copying stderr into `logs`; it ends at EOF, once the process has exited.
+    log_reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Server {
@@ -39,7 +41,7 @@ impl Server {
         let logs = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = std::sync::mpsc::channel();
         let sink = Arc::clone(&logs);
-        std::thread::spawn(move || {
+        let log_reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 let addr = line.split("addr=").nth(1).filter(|_| line.contains("msg=listening")).map(str::to_string);
                 sink.lock().unwrap().push(line);
@@ -49,7 +51,7 @@ impl Server {
             }
         });
         let addr = rx.recv_timeout(PATIENCE).expect("server did not log its address");
-        Server { child, addr: addr.parse().expect("address"), logs }
+        Server { child, addr: addr.parse().expect("address"), logs, log_reader: Some(log_reader) }
     }
 
     pub fn connect(&self) -> TcpStream {
@@ -70,11 +72,15 @@ impl Server {
         }
     }
 
-    /// Waits for the process to exit, up to `timeout`; returns its exit code.
+    /// Waits for the process to exit, up to `timeout`; returns its exit code. Once it returns Some, `logs`
+    /// holds every line the process wrote: the copy has reached EOF.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
+                if let Some(reader) = self.log_reader.take() {
+                    let _ = reader.join();
+                }
                 return status.code();
             }
             std::thread::sleep(Duration::from_millis(20));
