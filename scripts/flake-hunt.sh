@@ -76,5 +76,5 @@ if [ ${#failures[@]} -gt 0 ]; then
   echo "failing tests (runs failed in):"
   for name in "${!failures[@]}"; do printf '  %3d  %s\n' "${failures[$name]}" "$name"; done | sort -rn
 fi
-echo "passed $passed of $runs$([ "$load" = 1 ] && echo " (with a busy loop per core)") ; logs in $dir"
+echo "passed $passed of $runs$([ "$load" = 1 ] && echo " (with a busy loop per core)"); logs in $dir"
 [ "$passed" = "$runs" ]
