@@ -27,8 +27,10 @@ status=0
 timeout 900 cargo test "${profile[@]}" --test hostile -- --include-ignored --nocapture --test-threads 1 \
   >"$out" 2>&1 || status=$?
 # Everything the tests print that is not libtest's own bookkeeping is a figure.
-grep -vE '^(running [0-9]+ tests?|test .* \.\.\. (ok|ignored.*|FAILED)|test result:.*|)$' "$out" \
-  | grep -vE '^\s*(Compiling|Finished|Running|Blocking|warning)' | sed 's/^FIGURE /  /; s/^/  /; s/^    /  /'
+# With --nocapture a test's output follows its "test NAME ... " prefix on the same line.
+sed -E 's/^test [^ ]+ \.\.\. //; s/^FIGURE //' "$out" \
+  | grep -vE '^(running [0-9]+ tests?|ok|ignored.*|FAILED|test result:.*|successes:|failures:|)$' \
+  | grep -vE '^\s*(Compiling|Finished|Running|Blocking|warning|Executable)' | sed 's/^/  /'
 if [ "$status" != 0 ]; then
   echo "hostile figures: the run failed (exit $status); its output:" >&2
   tail -40 "$out" >&2

@@ -144,7 +144,6 @@ fn ten_thousand_concurrent_connections_are_served_or_refused_cleanly() {
             Err(_) => refused += 1,
         }
     }
-    println!("{CLIENTS} connections: {served} served, {refused} refused, {hung} hung; server fds {baseline} -> {peak}");
     assert_eq!(hung, 0, "connections neither served nor refused within {deadline:?}");
     assert_eq!(served + refused, CLIENTS);
     // Two workers hold 2 x 16384 slots: nothing needs refusing here.
@@ -152,6 +151,10 @@ fn ten_thousand_concurrent_connections_are_served_or_refused_cleanly() {
 
     drop(open);
     let left = fds_return_to(&server, baseline, SLACK);
+    println!(
+        "{CLIENTS} connections: {served} served, {refused} refused, {hung} hung; server fds {baseline} -> {peak} -> \
+         {left}"
+    );
     assert!(left <= baseline, "server holds {left} fds after every client closed, baseline {baseline}");
     assert_eq!(get(&server, "/health").status, 200);
 }
