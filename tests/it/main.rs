@@ -7,7 +7,6 @@ mod curl;
 mod endpoints;
 mod failover;
 mod framing;
-mod hostile;
 mod metrics;
 mod os;
 mod pipelining;
