@@ -171,8 +171,7 @@ impl Link {
         let at = match self.state {
             State::Down { retry_at } => retry_at,
             State::Resolving { since } => {
-                let poll = now + Duration::from_millis(REDIS_RESOLVE_POLL_MILLIS);
-                poll.min(since + Duration::from_millis(REDIS_RESOLVE_TIMEOUT_MILLIS))
+                (now + Duration::from_millis(REDIS_RESOLVE_POLL_MILLIS)).min(self.resolve_by(since))
             }
             State::Connecting { since } | State::Handshake { since } => since + timeout,
             State::Ready => match self.fifo.front() {
@@ -202,9 +201,7 @@ impl Link {
             State::Resolving { since } => match self.resolver.as_mut().and_then(Resolver::answer) {
                 Some(Some(addr)) => self.connect_to(addr, now, registry, done),
                 Some(None) => self.down(Fault::Resolve, now, registry, done),
-                None if now >= since + Duration::from_millis(REDIS_RESOLVE_TIMEOUT_MILLIS) => {
-                    self.down(Fault::Resolve, now, registry, done)
-                }
+                None if now >= self.resolve_by(since) => self.down(Fault::Resolve, now, registry, done),
                 None => {}
             },
             State::Handshake { .. } if expired && self.stream.as_ref().is_some_and(Stream::is_handshaking) => {
@@ -218,6 +215,13 @@ impl Link {
             }
             _ => {}
         }
+    }
+
+    /// When a resolution started at `since` counts as failed: the resolve limit, or the round-trip limit when
+    /// redirected batches wait on it (their requests are waiting, as on any round trip).
+    fn resolve_by(&self, since: Instant) -> Instant {
+        let limit = if self.cluster.waiting() > 0 { REDIS_TIMEOUT_MILLIS } else { REDIS_RESOLVE_TIMEOUT_MILLIS };
+        since + Duration::from_millis(limit)
     }
 
     /// Starts a reconnect: an IP literal is connected at once; a host name is resolved again on the helper
