@@ -288,6 +288,7 @@ CLASSES = [
     ("/usr/share/locale", "glibc message catalogues (textdomain)", [f"{G}/share/locale"]),
     ("/usr/lib", "glibc libdir, in pieces (a short path inlined as an immediate)", [f"{G}/lib"]),
     ("/lib", "glibc slibdir, in pieces", [f"{G}/lib"]),
+    ("/etc/ld.so.cache", "ld.so cache (nixpkgs' dont-use-system-ld-so-cache.patch may point it into glibc's output)", [f"{G}/etc/ld.so.cache"]),
     ("/etc/", "system configuration read at run time (nixpkgs' glibc: --sysconfdir=/etc)", None),
     ("/proc", "kernel interface", None),
     ("/sys/", "kernel interface", None),
