@@ -30,7 +30,11 @@
         }
       );
 
-      devShells = forAllSystems (_system: pkgs: { default = pkgs.callPackage ./nix/shell.nix { }; });
+      devShells = forAllSystems (
+        _system: pkgs: {
+          default = pkgs.callPackage ./nix/shell.nix { };
+        }
+      );
 
       # `nix flake check` is the full gate: the package (its build runs the
       # offline tests), the image, and what checks.nix adds. callPackages, not

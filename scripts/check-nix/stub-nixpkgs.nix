@@ -244,7 +244,14 @@ let
       fileset
       ;
     functionArgs = fargsOf;
-    genAttrs = names: f: listToAttrs (map (n: { name = n; value = f n; }) names);
+    genAttrs =
+      names: f:
+      listToAttrs (
+        map (n: {
+          name = n;
+          value = f n;
+        }) names
+      );
     importTOML = p: builtins.fromTOML (builtins.readFile p);
     concatMapStringsSep = sep: f: l: builtins.concatStringsSep sep (map f l);
     hasSuffix =
@@ -407,7 +414,14 @@ let
               "repo"
               "rev"
               "hash"
-            ] [ "owner" "repo" "rev" "hash" "tag" "fetchSubmodules" ] args;
+            ] [
+              "owner"
+              "repo"
+              "rev"
+              "hash"
+              "tag"
+              "fetchSubmodules"
+            ] args;
           };
         runCommand = name: _env: script: builtins.seq script (drv name { });
 
