@@ -363,7 +363,7 @@ impl Link {
             return Ok(());
         }
         // TLS: ciphertext left from a write that hit WouldBlock goes first (this is its WRITABLE edge).
-        stream.flush().map_err(|e| self.io_fault(&e))?;
+        stream.flush_pending().map_err(|e| self.io_fault(&e))?;
         let Some(stream) = self.stream.as_mut() else { return Ok(()) };
         let mut written = 0;
         while written < self.out.len() {

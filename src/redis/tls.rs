@@ -5,7 +5,7 @@
 //! rustls is sans-I/O: it never touches the socket, so the worker's edge-triggered contract holds as written in
 //! `server/conn.rs`. `read` pulls ciphertext until the socket says `WouldBlock` and hands out plaintext; `write`
 //! hands plaintext to rustls and pushes ciphertext until the socket says `WouldBlock`. Ciphertext rustls still
-//! holds after a `WouldBlock` goes out on the next WRITABLE edge, through `flush`.
+//! holds after a `WouldBlock` goes out on the next WRITABLE edge, through `flush_pending`.
 //!
 //! Allocation: the session, its buffers and the verified configuration are built when the link connects.
 //! rustls 0.23 still allocates one buffer per TLS record it seals (`MessageEncrypter::encrypt` returns an owned
@@ -91,7 +91,7 @@ impl Stream {
         Stream { tcp, tls: None }
     }
 
-    /// Starts a TLS client session on a connecting socket; the ClientHello goes out with the first `flush`.
+    /// Starts a TLS client session on a connecting socket; the ClientHello goes out with the first `flush_pending`.
     pub fn tls(tcp: TcpStream, config: Arc<ClientConfig>, name: ServerName<'static>) -> Result<Stream, String> {
         let mut session = ClientConnection::new(config, name).map_err(|e| format!("TLS setup: {e}"))?;
         // Bounds what rustls queues for the socket; the link's own output buffer is the real backlog.
@@ -110,7 +110,7 @@ impl Stream {
     }
 
     /// Pushes ciphertext rustls holds (handshake messages, records sealed earlier) until the socket would block.
-    pub fn flush(&mut self) -> io::Result<()> {
+    pub fn flush_pending(&mut self) -> io::Result<()> {
         match self.tls.as_mut() {
             Some(tls) => push(tls, &mut self.tcp),
             None => Ok(()),
@@ -173,7 +173,7 @@ impl Write for Stream {
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        Stream::flush(self)
+        self.flush_pending()
     }
 }
 
