@@ -4,7 +4,8 @@
 //! rustls over it (`tls.rs`), host names are resolved on a helper thread (`resolve.rs`), and cluster redirects
 //! pick the node (`cluster.rs`).
 //!
-//! It knows nothing of HTTP: a batch of k requests goes in, and `(k, SharedResult)` comes out, in order.
+//! It knows nothing of HTTP or of connections: a batch of k increments goes in, and `(k, BatchResult)` comes out,
+//! in order. The server splits that among the requests it batched.
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
@@ -19,7 +20,6 @@ use super::resolve::Resolver;
 use super::resp::{self, error_kind, RedisErrorKind, Reply, Status};
 use super::script;
 use super::tls::{self, Stream};
-use crate::app::SharedResult;
 use crate::config::RedisTarget;
 use crate::counter::Snapshot;
 use crate::limits::{
@@ -27,7 +27,7 @@ use crate::limits::{
     REDIS_RESOLVE_POLL_MILLIS, REDIS_RESOLVE_TIMEOUT_MILLIS, REDIS_TIMEOUT_MILLIS,
 };
 use crate::log;
-use crate::metrics::Slot;
+use crate::metrics::{RedisFault, Slot};
 
 const _: () = assert!(REDIS_READ_BUFFER_BYTES >= resp::REPLY_BYTES_MAX);
 
@@ -66,6 +66,16 @@ enum Entry {
     },
 }
 
+/// What one batch got from Redis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BatchResult {
+    /// The batch's k increments hold the consecutive values `first ..= first + k - 1`, all changed at
+    /// `last_changed` (Redis TIME, seconds).
+    Values { first: u64, last_changed: u64 },
+    /// Redis was unreachable, timed out or refused: no value, never a made-up one.
+    Failed,
+}
+
 /// Why the link went down, for the one log line per state change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
@@ -85,6 +95,27 @@ pub enum Fault {
     MasterDown,
     /// Redis Cluster: TRYAGAIN, CLUSTERDOWN, or more redirects in a row than `REDIS_REDIRECTS_MAX`.
     Cluster,
+}
+
+impl Fault {
+    /// The `kind` label the metrics count this fault under.
+    fn label(self) -> RedisFault {
+        match self {
+            Fault::Resolve => RedisFault::Resolve,
+            Fault::Connect => RedisFault::Connect,
+            Fault::Io => RedisFault::Io,
+            Fault::Timeout => RedisFault::Timeout,
+            Fault::Protocol => RedisFault::Protocol,
+            Fault::Auth => RedisFault::Auth,
+            Fault::Loading => RedisFault::Loading,
+            Fault::Busy => RedisFault::Busy,
+            Fault::ReadOnly => RedisFault::ReadOnly,
+            Fault::Closed => RedisFault::Closed,
+            Fault::Tls => RedisFault::Tls,
+            Fault::MasterDown => RedisFault::MasterDown,
+            Fault::Cluster => RedisFault::Cluster,
+        }
+    }
 }
 
 pub struct Link {
@@ -183,7 +214,7 @@ impl Link {
     }
 
     /// Sends one script call for `k` deferred requests. The caller checked `can_send`.
-    pub fn send_batch(&mut self, k: usize, now: Instant, registry: &Registry, done: &mut Vec<(usize, SharedResult)>) {
+    pub fn send_batch(&mut self, k: usize, now: Instant, registry: &Registry, done: &mut Vec<(usize, BatchResult)>) {
         self.out.extend_from_slice(&self.evalsha);
         script::finish_batch(&mut self.out, k);
         self.fifo.push_back(Entry::Batch { k, sent: now });
@@ -194,7 +225,7 @@ impl Link {
     }
 
     /// Timers: reconnect when the backoff expired; fail everything when a round trip or connect timed out.
-    pub fn maintain(&mut self, now: Instant, registry: &Registry, done: &mut Vec<(usize, SharedResult)>) {
+    pub fn maintain(&mut self, now: Instant, registry: &Registry, done: &mut Vec<(usize, BatchResult)>) {
         let expired = self.next_wakeup(now).is_some_and(|d| d.is_zero());
         match self.state {
             State::Down { .. } if expired => self.connect(now, registry, done),
@@ -226,7 +257,7 @@ impl Link {
 
     /// Starts a reconnect: an IP literal is connected at once; a host name is resolved again on the helper
     /// thread, every time (never an address cached across reconnects), and `maintain` connects once it answers.
-    fn connect(&mut self, now: Instant, registry: &Registry, done: &mut Vec<(usize, SharedResult)>) {
+    fn connect(&mut self, now: Instant, registry: &Registry, done: &mut Vec<(usize, BatchResult)>) {
         let (host, port) = self.cluster.endpoint(&self.target);
         if let Ok(ip) = host.parse::<IpAddr>() {
             return self.connect_to(SocketAddr::new(ip, port), now, registry, done);
@@ -249,7 +280,7 @@ impl Link {
         addr: SocketAddr,
         now: Instant,
         registry: &Registry,
-        done: &mut Vec<(usize, SharedResult)>,
+        done: &mut Vec<(usize, BatchResult)>,
     ) {
         let tcp = match TcpStream::connect(addr) {
             Ok(s) => s,
@@ -300,7 +331,7 @@ impl Link {
     }
 
     /// A readiness event on the link's socket. Completed batches are appended to `done`, in order.
-    pub fn on_event(&mut self, now: Instant, registry: &Registry, done: &mut Vec<(usize, SharedResult)>) {
+    pub fn on_event(&mut self, now: Instant, registry: &Registry, done: &mut Vec<(usize, BatchResult)>) {
         if let Err(fault) = self.progress(now, done) {
             self.down(fault, now, registry, done);
         } else if self.cluster.should_switch(self.batches_in_flight()) {
@@ -310,7 +341,7 @@ impl Link {
 
     /// Redis Cluster: every batch in flight has answered and some were redirected. Leave this node (nothing is
     /// pending on it) and connect to the one named; the redirected batches go out once it is ready.
-    fn switch_node(&mut self, now: Instant, registry: &Registry, done: &mut Vec<(usize, SharedResult)>) {
+    fn switch_node(&mut self, now: Instant, registry: &Registry, done: &mut Vec<(usize, BatchResult)>) {
         if let Some(mut stream) = self.stream.take() {
             let _ = registry.deregister(stream.tcp());
         }
@@ -336,7 +367,7 @@ impl Link {
         self.asking = false;
     }
 
-    fn progress(&mut self, now: Instant, done: &mut Vec<(usize, SharedResult)>) -> Result<(), Fault> {
+    fn progress(&mut self, now: Instant, done: &mut Vec<(usize, BatchResult)>) -> Result<(), Fault> {
         if let State::Connecting { .. } = self.state {
             let Some(stream) = self.stream.as_mut() else { return Err(Fault::Connect) };
             match stream.tcp().take_error() {
@@ -379,7 +410,7 @@ impl Link {
         Ok(())
     }
 
-    fn read(&mut self, now: Instant, done: &mut Vec<(usize, SharedResult)>) -> Result<(), Fault> {
+    fn read(&mut self, now: Instant, done: &mut Vec<(usize, BatchResult)>) -> Result<(), Fault> {
         loop {
             let Some(stream) = self.stream.as_mut() else { return Ok(()) };
             if self.input_len == self.input.len() {
@@ -410,7 +441,7 @@ impl Link {
         }
     }
 
-    fn on_reply(&mut self, reply: Owned, now: Instant, done: &mut Vec<(usize, SharedResult)>) -> Result<(), Fault> {
+    fn on_reply(&mut self, reply: Owned, now: Instant, done: &mut Vec<(usize, BatchResult)>) -> Result<(), Fault> {
         let Some(entry) = self.fifo.pop_front() else { return Err(Fault::Protocol) };
         match (entry, reply) {
             (Entry::Auth | Entry::Select | Entry::Asking, Owned::Ok) => Ok(()),
@@ -432,11 +463,11 @@ impl Link {
                 }
                 // Batches redirected before this one ran here after all: they answer first, 503, in order.
                 for waited in self.cluster.abandon() {
-                    done.push((waited, SharedResult::Unavailable));
+                    done.push((waited, BatchResult::Failed));
                 }
                 self.cluster.served();
                 self.stats.redis_value(Snapshot { counter: last, last_changed: seconds });
-                done.push((k, SharedResult::Values { first: last + 1 - k as u64, last_changed: seconds }));
+                done.push((k, BatchResult::Values { first: last + 1 - k as u64, last_changed: seconds }));
                 Ok(())
             }
             (Entry::Batch { k, sent }, Owned::Redirect(redirect)) => {
@@ -479,7 +510,7 @@ impl Link {
         sent: Instant,
         kind: RedisErrorKind,
         now: Instant,
-        done: &mut Vec<(usize, SharedResult)>,
+        done: &mut Vec<(usize, BatchResult)>,
     ) -> Result<(), Fault> {
         match kind {
             RedisErrorKind::NoScript => {
@@ -520,25 +551,25 @@ impl Link {
         }
     }
 
-    fn fail_then(&mut self, k: usize, fault: Fault, done: &mut Vec<(usize, SharedResult)>) -> Result<(), Fault> {
+    fn fail_then(&mut self, k: usize, fault: Fault, done: &mut Vec<(usize, BatchResult)>) -> Result<(), Fault> {
         // Batches redirected before this one are older: they answer first.
         for waited in self.cluster.abandon() {
-            done.push((waited, SharedResult::Unavailable));
+            done.push((waited, BatchResult::Failed));
         }
-        done.push((k, SharedResult::Unavailable));
+        done.push((k, BatchResult::Failed));
         Err(fault)
     }
 
     /// Fails every batch in flight (503, never a guessed value), drops the socket, and schedules a reconnect.
-    fn down(&mut self, fault: Fault, now: Instant, registry: &Registry, done: &mut Vec<(usize, SharedResult)>) {
+    fn down(&mut self, fault: Fault, now: Instant, registry: &Registry, done: &mut Vec<(usize, BatchResult)>) {
         // Redirected batches are older than anything still in the FIFO; the next connect starts from the URL.
         for k in self.cluster.reset() {
-            done.push((k, SharedResult::Unavailable));
+            done.push((k, BatchResult::Failed));
         }
         self.asking = false;
         for entry in self.fifo.drain(..) {
             if let Entry::Batch { k, .. } = entry {
-                done.push((k, SharedResult::Unavailable));
+                done.push((k, BatchResult::Failed));
             }
         }
         if let Some(mut stream) = self.stream.take() {
@@ -549,7 +580,7 @@ impl Link {
         }
         self.out.clear();
         self.input_len = 0;
-        self.stats.redis_fault(fault);
+        self.stats.redis_fault(fault.label());
         self.stats.redis_link(false, false);
         let cause = self.cause.take();
         if self.logged_down != Some(fault) {
