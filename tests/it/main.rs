@@ -9,6 +9,7 @@ mod hostile;
 mod metrics;
 mod os;
 mod pipelining;
+mod prometheus;
 mod redis;
 mod shutdown;
 mod support;
