@@ -6,6 +6,7 @@
   rustPlatform,
   glibc,
   curl,
+  prometheus,
   util-linux,
   removeReferencesTo,
 }:
@@ -22,7 +23,7 @@ rustPlatform.buildRustPackage {
   pname = cargoToml.package.name;
   inherit (cargoToml.package) version;
 
-  # Only what cargo reads: an edit to the README, the Makefile, a benchmark
+  # Only what cargo and the tests read: an edit to the README, the Makefile, a benchmark
   # record, fuzz/ or benches/compare does not rebuild the package.
   src = lib.fileset.toSource {
     root = ../.;
@@ -33,6 +34,9 @@ rustPlatform.buildRustPackage {
       ../tests
       benchSources
       ../loom-tests
+      # Read by tests/it/prometheus.rs: the rules a real Prometheus loads, the dashboard it checks.
+      ../deploy/prometheus/rules.yaml
+      ../deploy/grafana/counter.json
     ];
   };
   cargoLock.lockFile = ../Cargo.lock;
@@ -70,10 +74,13 @@ rustPlatform.buildRustPackage {
 
   # doCheck (on by default) runs `cargo test` in the package: unit and
   # integration tests over 127.0.0.1. Tests named redis_* need a Redis server
-  # and run in checks.nix instead.
+  # and run in checks.nix instead. tests/it/prometheus.rs runs a real
+  # Prometheus and promtool (nixpkgs puts promtool in prometheus's cli output).
   nativeCheckInputs = [
     curl
     util-linux # taskset, prlimit
+    prometheus
+    prometheus.cli
   ];
   checkFlags = [
     "--skip"

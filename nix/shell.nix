@@ -13,6 +13,7 @@
   go-wrk,
   redis,
   kubectl,
+  prometheus,
   jq,
   gnumake,
 }:
@@ -27,7 +28,9 @@ mkShell {
     wrk # load, C
     go-wrk # load, Go (the README's numbers); see go-wrk.nix
     redis # redis-server for the shared-counter mode and its tests
-    kubectl
+    kubectl # kubectl kustomize renders deploy/k8s/ (make render)
+    prometheus # the real Prometheus of tests/it/prometheus.rs
+    prometheus.cli # promtool: make check-rules
     jq
     gnumake
   ];

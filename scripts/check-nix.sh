@@ -153,6 +153,7 @@ let
         (builtins.functionArgs f));
       glibc = drv "glibc" { outputs = [ "out" "bin" "dev" "static" ]; out = drv "glibc" { }; bin = drv "glibc-bin" { };
         dev = drv "glibc-dev" { }; static = drv "glibc-static" { }; };
+      prometheus = drv "prometheus" { outputs = [ "out" "doc" "cli" ]; cli = drv "prometheus-cli" { }; };
       rustPlatform = {
         rustLibSrc = drv "rust-lib-src" { };
         buildRustPackage = args: builtins.deepSeq [ args.src args.RUSTFLAGS args.postFixup (exists args.cargoLock.lockFile) ]
