@@ -4,7 +4,8 @@
 #   2. promtool test rules: every alert fires on its synthetic series and stays quiet on the harmless ones,
 #      and the recording rules give known values (deploy/prometheus/rules.test.yaml);
 #   3. every alert has a unit test and a runbook entry in docs/operating.md;
-#   4. the connection-table size the rules divide by is src/limits.rs's CONNECTIONS_PER_WORKER_MAX.
+#   4. the PrometheusRule wrapping them for kube-prometheus-stack parses as the same rules;
+#   5. the connection-table size the rules divide by is src/limits.rs's CONNECTIONS_PER_WORKER_MAX.
 # The rules loaded into a real Prometheus scraping the real binary: tests/it/prometheus.rs (make test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,11 @@ command -v promtool >/dev/null || { echo "check-rules: promtool missing (scripts
 
 promtool check rules deploy/prometheus/rules.yaml
 (cd deploy/prometheus && promtool test rules rules.test.yaml)
+# The PrometheusRule's spec is rules.yaml (scripts/render-k8s.sh --check proves it fresh); promtool reads it too.
+unwrapped=$(mktemp --suffix=.yaml)
+trap 'rm -f "$unwrapped"' EXIT
+sed -e '1,/^spec:$/d' -e 's/^  //' deploy/prometheus/prometheusrule.yaml >"$unwrapped"
+promtool check rules "$unwrapped"
 
 status=0
 for alert in $(sed -n 's/^ *- alert: *//p' deploy/prometheus/rules.yaml); do
