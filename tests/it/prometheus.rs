@@ -18,8 +18,9 @@ use crate::support::{eventually, get, Server};
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 /// Scrape and rule evaluation interval: short so the test waits seconds, not minutes.
 const INTERVAL: &str = "1s";
-/// Generous: Prometheus starts, scrapes and evaluates within seconds, but the machine may be loaded.
-const DEADLINE: Duration = Duration::from_secs(60);
+/// Generous: Prometheus starts, scrapes and evaluates within seconds, but the machine may be loaded (a wait
+/// ends as soon as its condition holds).
+const DEADLINE: Duration = Duration::from_secs(120);
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -188,7 +189,10 @@ fn prometheus_fires_the_header_timeout_alert_when_connections_send_no_request() 
 
     // More than the alert's 100 in 5 minutes: connections that never send a request head.
     let idle: Vec<_> = (0..150).map(|_| server.connect()).collect();
-    assert!(eventually(DEADLINE, || prom.value(closes) == Some(150.0)), "{:?}", prom.query(closes));
+    // At least: Prometheus' own scrape connection sends its request at once, but on a loaded machine it could
+    // be late too.
+    let seen = || prom.value(closes).is_some_and(|n| n >= 150.0);
+    assert!(eventually(DEADLINE, seen), "{:?}", prom.query(closes));
     drop(idle);
     let fired = || prom.firing("CounterHeaderTimeoutBurst").len() == 1;
     assert!(eventually(DEADLINE, fired), "{:?}", prom.api("alerts", &[]));
