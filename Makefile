@@ -1,6 +1,6 @@
 # counter: everyday commands. `make test` is the README's test command and what CI runs.
 .PHONY: run test deps build release static fmt lint bench load load-redis compare fuzz soak memory \
-	render check-render check-rules check-dashboard check-k8s
+	render check-render check-rules check-dashboard check-k8s dashboard-picture
 
 run: ## build and run the service in memory mode on :8080
 	cargo run --release
@@ -64,3 +64,6 @@ check-dashboard: deps ## the Grafana dashboard: import format, PromQL parses, me
 check-k8s: check-render ## both rendered manifests: kubernetes-validate --strict, checkov, PDB/HPA/spread
 	./scripts/check-k8s.sh kubernetes.yaml
 	./scripts/check-k8s.sh kubernetes-memory.yaml
+
+dashboard-picture: deps ## docs/dashboard.svg: the dashboard's queries drawn from a real Prometheus, a minute of load
+	./scripts/dashboard-picture.sh
