@@ -19,6 +19,7 @@
   openssl,
   curl,
   util-linux,
+  prometheus,
 }:
 let
   # With --target, RUSTFLAGS (+crt-static) reaches this workspace's crates
@@ -62,11 +63,13 @@ in
 
   # The whole suite, loom and redis_* included. The redis_* tests start their
   # own redis-server on a free loopback port (the sandbox has loopback only);
-  # curl, taskset and prlimit are real clients the tests drive; the openssl
-  # CLI makes the rediss:// tests' CA and certificates at run time. The one
-  # exception is failover::redis_*: it runs the counter in a private mount
-  # namespace (`unshare --mount`, which needs root) with its own /etc/hosts;
-  # the build sandbox grants no such privilege, so .ci/run (as root) runs it.
+  # curl, taskset and prlimit are real clients the tests drive; prometheus and
+  # promtool (its cli output) scrape the binary and check rules and dashboard;
+  # the openssl CLI makes the rediss:// tests' CA and certificates at run time.
+  # The one exception is failover::redis_*: it runs the counter in a private
+  # mount namespace (`unshare --mount`, which needs root) with its own
+  # /etc/hosts; the build sandbox grants no such privilege, so .ci/run (as
+  # root) runs it.
   test = cargoCheck {
     name = "test";
     tools = [
@@ -74,6 +77,8 @@ in
       openssl
       curl
       util-linux
+      prometheus
+      prometheus.cli
     ];
     command = "cargo test ${cargoFlags} -- --skip failover::redis_";
   };

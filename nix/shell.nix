@@ -20,6 +20,7 @@
   redis,
   openssl,
   kubectl,
+  prometheus,
   jq,
   gnumake,
 }:
@@ -34,7 +35,9 @@ mkShell {
     wrk # load, C; go-wrk (the README's numbers) is `nix run .#go-wrk`, see go-wrk.nix
     redis # redis-server for the shared-counter mode and its tests
     openssl # the rediss:// tests make their CA and certificates with it
-    kubectl
+    kubectl # kubectl kustomize renders deploy/k8s/ (make render)
+    prometheus # the real Prometheus of tests/it/prometheus.rs
+    prometheus.cli # promtool: make check-rules
     jq
     gnumake
   ];

@@ -10,6 +10,7 @@ mod framing;
 mod metrics;
 mod os;
 mod pipelining;
+mod prometheus;
 mod redis;
 mod shutdown;
 mod support;
