@@ -120,6 +120,8 @@ rustPlatform.buildRustPackage {
     "redis::redis_"
     "--skip"
     "metrics::redis_"
+    "--skip"
+    "prometheus::redis_"
   ];
 
   # The static binary embeds glibc's compiled-in paths, and with nixpkgs'
