@@ -2,11 +2,14 @@
 //! returns `Partial` (a state, not an error) until a whole request is there, then the request plus the bytes
 //! it consumed, so a pipelined buffer is walked with `while let Complete`.
 //!
-//! The head is parsed by httparse; this file adds what httparse leaves to the caller: Host, Content-Length,
-//! Transfer-Encoding and Connection semantics, and the size limits.
+//! The head is read by one of two parsers that agree on every head the first accepts: `scan` (one pass, the
+//! strict common form, the hot path) and httparse (everything else: partial heads, errors, the rare legal
+//! forms). This file adds what both leave to the caller: Host, Content-Length, Transfer-Encoding and
+//! Connection semantics, and the size limits.
 
 use std::mem::MaybeUninit;
 
+use super::scan;
 use crate::limits::{BODY_BYTES_MAX, HEADERS_MAX, HEADER_BYTES_MAX, METHOD_BYTES_MAX, TARGET_BYTES_MAX};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,6 +64,19 @@ pub enum Parsed<'b> {
 
 /// Parses the request at the front of `buf`.
 pub fn parse(buf: &[u8]) -> Result<Parsed<'_>, HttpError> {
+    // The hot path: one walk over a strict head, each field dispatched as it passes. A field that breaks a
+    // framing rule stops the walk: the general path then decides, so that error verdicts (which also depend
+    // on the bytes after that field) stay exactly httparse's.
+    let mut fields = Fields::default();
+    if let Some(head) = scan::head(buf, |name, value| fields.add(name, value).is_ok()) {
+        return finish(head.method, head.target, head.minor, head.len, &fields, buf);
+    }
+    parse_with_httparse(buf)
+}
+
+/// The general path: httparse, then the same framing rules. Every verdict but the common success is reached
+/// here; it is also the oracle `scan` is tested against (tests/http_oracle.rs), which is why it is public.
+pub fn parse_with_httparse(buf: &[u8]) -> Result<Parsed<'_>, HttpError> {
     let mut headers = [MaybeUninit::<httparse::Header<'_>>::uninit(); HEADERS_MAX];
     let mut req = httparse::Request::new(&mut []);
     // Fast path: a whole head within every limit. Then no prefix of it tripped a limit either, so the verdict
@@ -111,13 +127,28 @@ fn complete<'b>(req: &httparse::Request<'_, 'b>, head_len: usize, buf: &'b [u8])
     if head_len > HEADER_BYTES_MAX {
         return Err(HttpError::HeadersTooLarge);
     }
+    let mut fields = Fields::default();
+    for h in req.headers.iter() {
+        fields.add(h.name.as_bytes(), h.value)?;
+    }
+    finish(method.as_bytes(), target.as_bytes(), minor, head_len, &fields, buf)
+}
+
+/// A complete head within the limits, its fields read: Host, the body's length, persistence, the method.
+fn finish<'b>(
+    method: &[u8],
+    target: &'b [u8],
+    minor: u8,
+    head_len: usize,
+    fields: &Fields,
+    buf: &'b [u8],
+) -> Result<Parsed<'b>, HttpError> {
     let version = if minor == 0 { Version::Http10 } else { Version::Http11 };
-    let fields = Fields::read(req.headers)?;
     // RFC 9112 §3.2: a server MUST respond 400 to an HTTP/1.1 request that lacks Host or has more than one.
     if fields.hosts > 1 || (version == Version::Http11 && fields.hosts == 0) {
         return Err(HttpError::BadRequest);
     }
-    let consumed = head_len + fields.content_length;
+    let consumed = head_len + fields.content_length.unwrap_or(0);
     if buf.len() < consumed {
         return Ok(Parsed::Partial);
     }
@@ -127,11 +158,11 @@ fn complete<'b>(req: &httparse::Request<'_, 'b>, head_len: usize, buf: &'b [u8])
         Version::Http10 => fields.keep_alive && !fields.close,
     };
     let method = match method {
-        "GET" => Method::Get,
-        "HEAD" => Method::Head,
+        b"GET" => Method::Get,
+        b"HEAD" => Method::Head,
         _ => Method::Other, // methods are case-sensitive (RFC 9110 §9.1)
     };
-    let request = Request { method, path: routing_path(target.as_bytes()), version, keep_alive };
+    let request = Request { method, path: routing_path(target), version, keep_alive };
     Ok(Parsed::Complete { request, consumed })
 }
 
@@ -264,52 +295,47 @@ fn valid_host(value: &[u8]) -> bool {
     host.iter().all(|&b| reg_name(b)) && port_ok
 }
 
-/// The header fields that change framing or connection handling.
+/// The header fields that change framing or connection handling, read one field at a time in order.
 #[derive(Default)]
 struct Fields {
     hosts: usize,
-    content_length: usize,
+    content_length: Option<usize>,
     close: bool,
     keep_alive: bool,
 }
 
 impl Fields {
-    fn read(headers: &[httparse::Header<'_>]) -> Result<Fields, HttpError> {
-        let mut fields = Fields::default();
-        let mut seen_length: Option<usize> = None;
-        for h in headers {
-            let name = h.name.as_bytes();
-            // Dispatch on length first: most fields (User-Agent, Accept...) match none of these four.
-            if !matches!(name.len(), 4 | 10 | 14 | 17) {
-                continue;
-            }
-            if name.eq_ignore_ascii_case(b"host") {
+    fn add(&mut self, name: &[u8], value: &[u8]) -> Result<(), HttpError> {
+        // Dispatch on length first: most fields (User-Agent, Accept...) match none of these four.
+        match name.len() {
+            4 if name.eq_ignore_ascii_case(b"host") => {
                 // RFC 9112 §3.2: an invalid Host field value MUST get a 400.
-                if !valid_host(h.value) {
+                if !valid_host(value) {
                     return Err(HttpError::BadRequest);
                 }
-                fields.hosts += 1;
-            } else if name.eq_ignore_ascii_case(b"content-length") {
-                let n = content_length(h.value)?;
+                self.hosts += 1;
+            }
+            14 if name.eq_ignore_ascii_case(b"content-length") => {
+                let n = content_length(value)?;
                 // RFC 9112 §6.3: differing Content-Length values are unrecoverable framing errors.
-                if seen_length.is_some_and(|prev| prev != n) {
+                if self.content_length.is_some_and(|prev| prev != n) {
                     return Err(HttpError::BadRequest);
                 }
-                seen_length = Some(n);
-            } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-                // No endpoint takes a body, so we do not decode chunked. Rejecting every Transfer-Encoding
-                // (alone or beside Content-Length, RFC 9112 §6.1) closes the request-smuggling door.
-                return Err(HttpError::BadRequest);
-            } else if name.eq_ignore_ascii_case(b"connection") {
-                for token in h.value.split(|&b| b == b',') {
+                self.content_length = Some(n);
+            }
+            // No endpoint takes a body, so we do not decode chunked. Rejecting every Transfer-Encoding (alone
+            // or beside Content-Length, RFC 9112 §6.1) closes the request-smuggling door.
+            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => return Err(HttpError::BadRequest),
+            10 if name.eq_ignore_ascii_case(b"connection") => {
+                for token in value.split(|&b| b == b',') {
                     let token = token.trim_ascii();
-                    fields.close |= token.eq_ignore_ascii_case(b"close");
-                    fields.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+                    self.close |= token.eq_ignore_ascii_case(b"close");
+                    self.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
                 }
             }
+            _ => {}
         }
-        fields.content_length = seen_length.unwrap_or(0);
-        Ok(fields)
+        Ok(())
     }
 }
 
