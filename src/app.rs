@@ -3,7 +3,7 @@
 
 use crate::counter::{AtomicCounter, MutexCounter, Snapshot};
 use crate::http::date::DateCache;
-use crate::http::request::{parse, HttpError, Method, Parsed, Request, Version};
+use crate::http::request::{HttpError, Method, Parsed, Parser, Request, Version};
 use crate::http::response::{self, Kind, Persist};
 use crate::http::route::{route, Endpoint, Route};
 use crate::lifecycle::Lifecycle;
@@ -234,8 +234,9 @@ impl App {
         deferred: &mut Deferred,
     ) -> Answered {
         let mut answered = Answered { consumed: 0, requests: 0, deferred: 0, close: false, error: false };
+        let mut parser = Parser::new();
         while answered.consumed < input.len() && out.len() < OUTPUT_HIGH_WATER_BYTES {
-            match parse(&input[answered.consumed..]) {
+            match parser.parse(&input[answered.consumed..]) {
                 Ok(Parsed::Complete { request, consumed }) => {
                     let defer = matches!(mode, Mode::Redis { .. })
                         && request.method == Method::Get

@@ -10,7 +10,9 @@
 use std::mem::MaybeUninit;
 
 use super::scan;
-use crate::limits::{BODY_BYTES_MAX, HEADERS_MAX, HEADER_BYTES_MAX, METHOD_BYTES_MAX, TARGET_BYTES_MAX};
+use crate::limits::{
+    BODY_BYTES_MAX, HEADERS_MAX, HEADER_BYTES_MAX, METHOD_BYTES_MAX, REPEAT_HEAD_BYTES_MAX, TARGET_BYTES_MAX,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Method {
@@ -62,16 +64,85 @@ pub enum Parsed<'b> {
     Partial,
 }
 
-/// Parses the request at the front of `buf`.
+/// Parses the request at the front of `buf`. `Parser::parse` is the same, faster for a repeated head.
 pub fn parse(buf: &[u8]) -> Result<Parsed<'_>, HttpError> {
+    parse_fresh(buf).0
+}
+
+/// `parse`, and the length of the head when the strict scanner read it and the request has no body (which makes
+/// it one `Parser` may remember).
+fn parse_fresh(buf: &[u8]) -> (Result<Parsed<'_>, HttpError>, Option<usize>) {
     // The hot path: one walk over a strict head, each field dispatched as it passes. A field that breaks a
     // framing rule stops the walk: the general path then decides, so that error verdicts (which also depend
     // on the bytes after that field) stay exactly httparse's.
     let mut fields = Fields::default();
     if let Some(head) = scan::head(buf, |name, value| fields.add(name, value).is_ok()) {
-        return finish(head.method, head.target, head.minor, head.len, &fields, buf);
+        let parsed = finish(head.method, head.target, head.query_at, head.minor, head.len, &fields, buf);
+        let bodiless = fields.content_length.unwrap_or(0) == 0;
+        return (parsed, bodiless.then_some(head.len));
     }
-    parse_with_httparse(buf)
+    (parse_with_httparse(buf), None)
+}
+
+/// `parse` for the requests of one worker, which remembers the last head it parsed and the request it made of
+/// it. Clients repeat their heads byte for byte (a pipelining benchmark, a prober, a browser's polling): a
+/// head equal to the remembered one gets the remembered request after one comparison.
+///
+/// Correct because the verdict on a complete bodiless head is a function of the head's bytes alone: the scanner
+/// reads nothing past the blank line it returns, `finish` only compares the body length (zero) with the
+/// buffer, and the path is taken from the new bytes at the remembered offset. tests/http_oracle.rs checks it.
+#[derive(Clone, Debug)]
+pub struct Parser {
+    head: [u8; REPEAT_HEAD_BYTES_MAX],
+    /// 0: nothing remembered.
+    len: usize,
+    /// The request made of it, its routing path as a range of the head.
+    method: Method,
+    version: Version,
+    keep_alive: bool,
+    path: (usize, usize),
+}
+
+impl Default for Parser {
+    fn default() -> Parser {
+        Parser::new()
+    }
+}
+
+impl Parser {
+    pub fn new() -> Parser {
+        let (method, version) = (Method::Get, Version::Http11);
+        Parser { head: [0; REPEAT_HEAD_BYTES_MAX], len: 0, method, version, keep_alive: true, path: (0, 0) }
+    }
+
+    pub fn parse<'b>(&mut self, buf: &'b [u8]) -> Result<Parsed<'b>, HttpError> {
+        let len = self.len;
+        if len > 0 && buf.get(..len) == Some(&self.head[..len]) {
+            let (method, version, keep_alive) = (self.method, self.version, self.keep_alive);
+            let request = Request { method, path: &buf[self.path.0..self.path.1], version, keep_alive };
+            return Ok(Parsed::Complete { request, consumed: len });
+        }
+        let (parsed, head_len) = parse_fresh(buf);
+        if let (Ok(Parsed::Complete { request, consumed }), Some(head_len)) = (parsed, head_len) {
+            self.remember(&buf[..consumed.min(head_len)], request);
+        }
+        parsed
+    }
+
+    fn remember(&mut self, head: &[u8], request: Request<'_>) {
+        // The path's offset in the head. A path that is not a slice of it (absolute-form without a path routes
+        // as the static "/") is not remembered.
+        let path_at = (request.path.as_ptr() as usize).wrapping_sub(head.as_ptr() as usize);
+        let path_end = path_at.checked_add(request.path.len()).filter(|&end| end <= head.len());
+        let (Some(path_end), Some(copy)) = (path_end, self.head.get_mut(..head.len())) else {
+            self.len = 0;
+            return;
+        };
+        copy.copy_from_slice(head);
+        self.len = head.len();
+        self.path = (path_at, path_end);
+        (self.method, self.version, self.keep_alive) = (request.method, request.version, request.keep_alive);
+    }
 }
 
 /// The general path: httparse, then the same framing rules. Every verdict but the common success is reached
@@ -131,13 +202,14 @@ fn complete<'b>(req: &httparse::Request<'_, 'b>, head_len: usize, buf: &'b [u8])
     for h in req.headers.iter() {
         fields.add(h.name.as_bytes(), h.value)?;
     }
-    finish(method.as_bytes(), target.as_bytes(), minor, head_len, &fields, buf)
+    finish(method.as_bytes(), target.as_bytes(), None, minor, head_len, &fields, buf)
 }
 
 /// A complete head within the limits, its fields read: Host, the body's length, persistence, the method.
 fn finish<'b>(
     method: &[u8],
     target: &'b [u8],
+    query_at: Option<usize>,
     minor: u8,
     head_len: usize,
     fields: &Fields,
@@ -162,7 +234,12 @@ fn finish<'b>(
         b"HEAD" => Method::Head,
         _ => Method::Other, // methods are case-sensitive (RFC 9110 §9.1)
     };
-    let request = Request { method, path: routing_path(target), version, keep_alive };
+    // The scanner found where an origin-form target's query begins as it passed.
+    let path = match query_at {
+        Some(at) => &target[..at],
+        None => routing_path(target),
+    };
+    let request = Request { method, path, version, keep_alive };
     Ok(Parsed::Complete { request, consumed })
 }
 
@@ -268,31 +345,36 @@ const REG_NAME: [bool; 256] = {
 /// RFC 9110 §7.2: Host = uri-host [ ":" port ]; uri-host is a reg-name, an IPv4 address or an IP-literal in
 /// brackets (RFC 3986 §3.2.2), port is *DIGIT. An empty value is allowed (empty authority).
 fn valid_host(value: &[u8]) -> bool {
-    let (host, port) = if let Some(rest) = value.strip_prefix(b"[") {
-        match rest.iter().position(|&b| b == b']') {
-            Some(end) => {
-                let literal = &rest[..end];
-                let ok = !literal.is_empty() && literal.iter().all(|&b| b.is_ascii_hexdigit() || b":.vV".contains(&b));
-                if !ok {
-                    return false;
-                }
-                (&b""[..], &rest[end + 1..])
+    if let Some(rest) = value.strip_prefix(b"[") {
+        let Some(end) = rest.iter().position(|&b| b == b']') else {
+            return false;
+        };
+        let literal = &rest[..end];
+        let ok = !literal.is_empty() && literal.iter().all(|&b| b.is_ascii_hexdigit() || b":.vV".contains(&b));
+        return ok && port_ok(&rest[end + 1..]);
+    }
+    // One pass: reg-name bytes, and at most one ':' (the port's, since a reg-name has none).
+    let mut colon = None;
+    for (i, &b) in value.iter().enumerate() {
+        if b == b':' {
+            if colon.is_some() {
+                return false;
             }
-            None => return false,
+            colon = Some(i);
+        } else if !REG_NAME[usize::from(b)] {
+            return false;
         }
-    } else {
-        match value.iter().rposition(|&b| b == b':') {
-            Some(colon) => (&value[..colon], &value[colon..]),
-            None => (value, &b""[..]),
-        }
-    };
-    let reg_name = |b: u8| REG_NAME[usize::from(b)];
-    let port_ok = match port {
+    }
+    colon.is_none_or(|at| port_ok(&value[at..]))
+}
+
+/// `[ ":" port ]`, port = *DIGIT.
+fn port_ok(port: &[u8]) -> bool {
+    match port {
         [] => true,
         [b':', digits @ ..] => digits.iter().all(u8::is_ascii_digit),
         _ => false,
-    };
-    host.iter().all(|&b| reg_name(b)) && port_ok
+    }
 }
 
 /// The header fields that change framing or connection handling, read one field at a time in order.

@@ -20,6 +20,8 @@ use crate::limits::{HEADERS_MAX, HEADER_BYTES_MAX, METHOD_BYTES_MAX, TARGET_BYTE
 pub struct Head<'b> {
     pub method: &'b [u8],
     pub target: &'b [u8],
+    /// An origin-form target (`/...`): where its query or fragment begins (or its length), found on the way.
+    pub query_at: Option<usize>,
     /// `HTTP/1.<minor>`: 0 or 1.
     pub minor: u8,
     /// Bytes of the head, the blank line included.
@@ -34,11 +36,18 @@ pub fn head<'b>(buf: &'b [u8], mut field: impl FnMut(&'b [u8], &'b [u8]) -> bool
     let buf = &buf[..buf.len().min(HEADER_BYTES_MAX)];
     let method_len = method_len(buf)?;
     let target_at = method_len + 1;
-    let target_len = visible_run(buf, target_at);
+    // The target's bytes, stopping once at the first '?' or '#': the routing path ends there.
+    let mut version_at = first_outside::<true>(buf, target_at, b'!');
+    let query = matches!(buf.get(version_at), Some(b'?' | b'#')).then_some(version_at - target_at);
+    if query.is_some() {
+        version_at = first_outside::<false>(buf, version_at + 1, b'!');
+    }
+    let target_len = version_at - target_at;
     if target_len == 0 || target_len > TARGET_BYTES_MAX {
         return None;
     }
-    let version_at = target_at + target_len;
+    let origin_form = buf[target_at] == b'/';
+    let query_at = origin_form.then_some(query.unwrap_or(target_len));
     let minor = match buf.get(version_at..version_at + 11)? {
         b" HTTP/1.1\r\n" => 1,
         b" HTTP/1.0\r\n" => 0,
@@ -51,7 +60,7 @@ pub fn head<'b>(buf: &'b [u8], mut field: impl FnMut(&'b [u8], &'b [u8]) -> bool
         if line.starts_with(b"\r\n") {
             let method = &buf[..method_len];
             let target = &buf[target_at..version_at];
-            return Some(Head { method, target, minor, len: at + 2 });
+            return Some(Head { method, target, query_at, minor, len: at + 2 });
         }
         fields += 1;
         if fields > HEADERS_MAX {
@@ -95,25 +104,32 @@ fn outside(word: u64, low: u8) -> u64 {
     (below | del_or_high) & HIGHS
 }
 
-/// Index of the first byte at or after `from` that `outside(_, low)` flags, or `buf.len()`.
-fn first_outside(buf: &[u8], from: usize, low: u8) -> usize {
+/// The high bit of every byte of `word` equal to `byte` (exact at the lowest flag, like `outside`).
+fn equal(word: u64, byte: u8) -> u64 {
+    let x = word ^ (ONES * u64::from(byte));
+    x.wrapping_sub(ONES) & !x & HIGHS
+}
+
+/// Index of the first byte at or after `from` that `outside(_, low)` flags (with `QUERY`: or that is '?' or
+/// '#'), or `buf.len()`.
+fn first_outside<const QUERY: bool>(buf: &[u8], from: usize, low: u8) -> usize {
     let mut i = from;
     while let Some(word) = buf.get(i..).and_then(<[u8]>::first_chunk::<8>) {
-        let flags = outside(u64::from_le_bytes(*word), low);
+        let word = u64::from_le_bytes(*word);
+        let mut flags = outside(word, low);
+        if QUERY {
+            flags |= equal(word, b'?') | equal(word, b'#');
+        }
         if flags != 0 {
             return i + (flags.trailing_zeros() / 8) as usize;
         }
         i += 8;
     }
-    match buf.get(i..).and_then(|tail| tail.iter().position(|&b| b < low || b > b'~')) {
+    let stop = |b: u8| b < low || b > b'~' || (QUERY && (b == b'?' || b == b'#'));
+    match buf.get(i..).and_then(|tail| tail.iter().position(|&b| stop(b))) {
         Some(j) => i + j,
         None => buf.len(),
     }
-}
-
-/// Bytes from `from` on that httparse accepts in a request-target and that are ASCII (`!`..=`~`).
-fn visible_run(buf: &[u8], from: usize) -> usize {
-    first_outside(buf, from, b'!') - from
 }
 
 /// The index of the CR of the CRLF ending the field value that starts at `from`, if every byte before it is
@@ -121,7 +137,7 @@ fn visible_run(buf: &[u8], from: usize) -> usize {
 fn value_end(buf: &[u8], from: usize) -> Option<usize> {
     let mut i = from;
     loop {
-        let stop = first_outside(buf, i, b' ');
+        let stop = first_outside::<false>(buf, i, b' ');
         match (buf.get(stop)?, buf.get(stop + 1)) {
             (b'\r', Some(b'\n')) => return Some(stop),
             (b'\t', _) => i = stop + 1,
@@ -181,7 +197,8 @@ mod tests {
             true
         });
         let len = raw.len() - 4;
-        assert_eq!(head, Some(Head { method: b"GET", target: b"/status?x=1", minor: 1, len }));
+        let target = b"/status?x=1";
+        assert_eq!(head, Some(Head { method: b"GET", target, query_at: Some(7), minor: 1, len }));
         assert_eq!(seen, [(&b"Host"[..], &b"a:1"[..]), (b"User-Agent", b"wrk"), (b"Accept", b"")]);
     }
 
