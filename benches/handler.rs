@@ -23,7 +23,8 @@ const NOW: u64 = 1_702_269_908;
 
 /// What wrk sends (its default Lua-less request), curl's, and a browser's navigation with 12 fields.
 const HEAD_WRK: &[u8] = b"GET /status HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n";
-const HEAD_CURL: &[u8] = b"GET /status HTTP/1.1\r\nHost: localhost:8080\r\nUser-Agent: curl/8.5.0\r\nAccept: */*\r\n\r\n";
+const HEAD_CURL: &[u8] =
+    b"GET /status HTTP/1.1\r\nHost: localhost:8080\r\nUser-Agent: curl/8.5.0\r\nAccept: */*\r\n\r\n";
 const HEAD_BROWSER: &[u8] = b"GET /status HTTP/1.1\r\n\
 Host: counter.example.com\r\n\
 Connection: keep-alive\r\n\
