@@ -287,7 +287,9 @@ impl<S: Stream> Conn<S> {
                 let (read, parser) = (&ctx.scratch.read[..n], &mut ctx.scratch.parser);
                 let answered = ctx.app.answer_in(ctx.mode, ctx.stats, read, ctx.dates, parser, out, &mut self.deferred);
                 self.note_answered(answered, ctx);
-                append(&mut self.input, &ctx.scratch.read[answered.consumed..n], READ_BUFFER_BYTES);
+                if answered.consumed < n {
+                    append(&mut self.input, &ctx.scratch.read[answered.consumed..n], READ_BUFFER_BYTES);
+                }
                 answered.requests
             };
             ctx.stats.answered_per_read(requests);
