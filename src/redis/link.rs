@@ -3,7 +3,8 @@
 //! It never blocks the worker on I/O: the socket is non-blocking and registered in the worker's Poll (host
 //! name resolution at connect time is the one blocking call; see `connect`).
 //!
-//! It knows nothing of HTTP: a batch of k requests goes in, and `(k, SharedResult)` comes out, in order.
+//! It knows nothing of HTTP or of connections: a batch of k increments goes in, and `(k, BatchResult)` comes out,
+//! in order. The server splits that among the requests it batched.
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
@@ -15,7 +16,6 @@ use mio::{Interest, Registry, Token};
 
 use super::resp::{self, error_kind, RedisErrorKind, Reply, Status};
 use super::script;
-use crate::app::SharedResult;
 use crate::config::RedisTarget;
 use crate::counter::Snapshot;
 use crate::limits::{
@@ -23,7 +23,7 @@ use crate::limits::{
     REDIS_TIMEOUT_MILLIS,
 };
 use crate::log;
-use crate::metrics::Slot;
+use crate::metrics::{RedisFault, Slot};
 
 const _: () = assert!(REDIS_READ_BUFFER_BYTES >= resp::REPLY_BYTES_MAX);
 
@@ -53,6 +53,16 @@ enum Entry {
     Batch { k: usize, sent: Instant },
 }
 
+/// What one batch got from Redis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BatchResult {
+    /// The batch's k increments hold the consecutive values `first ..= first + k - 1`, all changed at
+    /// `last_changed` (Redis TIME, seconds).
+    Values { first: u64, last_changed: u64 },
+    /// Redis was unreachable, timed out or refused: no value, never a made-up one.
+    Failed,
+}
+
 /// Why the link went down, for the one log line per state change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
@@ -66,6 +76,24 @@ pub enum Fault {
     Busy,
     ReadOnly,
     Closed,
+}
+
+impl Fault {
+    /// The `kind` label the metrics count this fault under.
+    fn label(self) -> RedisFault {
+        match self {
+            Fault::Resolve => RedisFault::Resolve,
+            Fault::Connect => RedisFault::Connect,
+            Fault::Io => RedisFault::Io,
+            Fault::Timeout => RedisFault::Timeout,
+            Fault::Protocol => RedisFault::Protocol,
+            Fault::Auth => RedisFault::Auth,
+            Fault::Loading => RedisFault::Loading,
+            Fault::Busy => RedisFault::Busy,
+            Fault::ReadOnly => RedisFault::ReadOnly,
+            Fault::Closed => RedisFault::Closed,
+        }
+    }
 }
 
 pub struct Link {
@@ -142,7 +170,7 @@ impl Link {
     }
 
     /// Sends one script call for `k` deferred requests. The caller checked `can_send`.
-    pub fn send_batch(&mut self, k: usize, now: Instant, registry: &Registry, done: &mut Vec<(usize, SharedResult)>) {
+    pub fn send_batch(&mut self, k: usize, now: Instant, registry: &Registry, done: &mut Vec<(usize, BatchResult)>) {
         self.out.extend_from_slice(&self.evalsha);
         script::finish_batch(&mut self.out, k);
         self.fifo.push_back(Entry::Batch { k, sent: now });
@@ -153,7 +181,7 @@ impl Link {
     }
 
     /// Timers: reconnect when the backoff expired; fail everything when a round trip or connect timed out.
-    pub fn maintain(&mut self, now: Instant, registry: &Registry, done: &mut Vec<(usize, SharedResult)>) {
+    pub fn maintain(&mut self, now: Instant, registry: &Registry, done: &mut Vec<(usize, BatchResult)>) {
         let expired = self.next_wakeup(now).is_some_and(|d| d.is_zero());
         match self.state {
             State::Down { .. } if expired => self.connect(now, registry, done),
@@ -167,7 +195,7 @@ impl Link {
     /// Resolves the host and starts a non-blocking connect. Resolution uses getaddrinfo, which blocks: it runs
     /// only here, at (re)connect time and never per request, and resolves Kubernetes Service names from the
     /// cluster DNS in about a millisecond. Possible optimization (not needed yet): resolve on a helper thread.
-    fn connect(&mut self, now: Instant, registry: &Registry, done: &mut Vec<(usize, SharedResult)>) {
+    fn connect(&mut self, now: Instant, registry: &Registry, done: &mut Vec<(usize, BatchResult)>) {
         let addr = match (self.target.host.as_str(), self.target.port).to_socket_addrs().map(|mut a| a.next()) {
             Ok(Some(addr)) => addr,
             _ => return self.down(Fault::Resolve, now, registry, done),
@@ -204,13 +232,13 @@ impl Link {
     }
 
     /// A readiness event on the link's socket. Completed batches are appended to `done`, in order.
-    pub fn on_event(&mut self, now: Instant, registry: &Registry, done: &mut Vec<(usize, SharedResult)>) {
+    pub fn on_event(&mut self, now: Instant, registry: &Registry, done: &mut Vec<(usize, BatchResult)>) {
         if let Err(fault) = self.progress(now, done) {
             self.down(fault, now, registry, done);
         }
     }
 
-    fn progress(&mut self, now: Instant, done: &mut Vec<(usize, SharedResult)>) -> Result<(), Fault> {
+    fn progress(&mut self, now: Instant, done: &mut Vec<(usize, BatchResult)>) -> Result<(), Fault> {
         if let State::Connecting { .. } = self.state {
             let Some(stream) = &self.stream else { return Err(Fault::Connect) };
             match stream.take_error() {
@@ -250,7 +278,7 @@ impl Link {
         Ok(())
     }
 
-    fn read(&mut self, now: Instant, done: &mut Vec<(usize, SharedResult)>) -> Result<(), Fault> {
+    fn read(&mut self, now: Instant, done: &mut Vec<(usize, BatchResult)>) -> Result<(), Fault> {
         loop {
             let Some(stream) = self.stream.as_mut() else { return Ok(()) };
             if self.input_len == self.input.len() {
@@ -281,7 +309,7 @@ impl Link {
         }
     }
 
-    fn on_reply(&mut self, reply: Owned, now: Instant, done: &mut Vec<(usize, SharedResult)>) -> Result<(), Fault> {
+    fn on_reply(&mut self, reply: Owned, now: Instant, done: &mut Vec<(usize, BatchResult)>) -> Result<(), Fault> {
         let Some(entry) = self.fifo.pop_front() else { return Err(Fault::Protocol) };
         match (entry, reply) {
             (Entry::Auth | Entry::Select, Owned::Ok) => Ok(()),
@@ -310,7 +338,7 @@ impl Link {
                     return Err(Fault::Protocol);
                 }
                 self.stats.redis_value(Snapshot { counter: last, last_changed: seconds });
-                done.push((k, SharedResult::Values { first: last + 1 - k as u64, last_changed: seconds }));
+                done.push((k, BatchResult::Values { first: last + 1 - k as u64, last_changed: seconds }));
                 Ok(())
             }
             (Entry::Batch { k, sent }, Owned::Error(kind)) => match kind {
@@ -341,16 +369,16 @@ impl Link {
         }
     }
 
-    fn fail_then(&mut self, k: usize, fault: Fault, done: &mut Vec<(usize, SharedResult)>) -> Result<(), Fault> {
-        done.push((k, SharedResult::Unavailable));
+    fn fail_then(&mut self, k: usize, fault: Fault, done: &mut Vec<(usize, BatchResult)>) -> Result<(), Fault> {
+        done.push((k, BatchResult::Failed));
         Err(fault)
     }
 
     /// Fails every batch in flight (503, never a guessed value), drops the socket, and schedules a reconnect.
-    fn down(&mut self, fault: Fault, now: Instant, registry: &Registry, done: &mut Vec<(usize, SharedResult)>) {
+    fn down(&mut self, fault: Fault, now: Instant, registry: &Registry, done: &mut Vec<(usize, BatchResult)>) {
         for entry in self.fifo.drain(..) {
             if let Entry::Batch { k, .. } = entry {
-                done.push((k, SharedResult::Unavailable));
+                done.push((k, BatchResult::Failed));
             }
         }
         if let Some(mut stream) = self.stream.take() {
@@ -358,7 +386,7 @@ impl Link {
         }
         self.out.clear();
         self.input_len = 0;
-        self.stats.redis_fault(fault);
+        self.stats.redis_fault(fault.label());
         self.stats.redis_link(false, false);
         if self.logged_down != Some(fault) {
             let level = if fault == Fault::Auth { log::error } else { log::warn };
