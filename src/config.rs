@@ -3,7 +3,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use crate::limits::{HEADER_TIMEOUT_SECS, IDLE_TIMEOUT_SECS};
+use crate::limits::{HEADER_TIMEOUT_SECS, IDLE_TIMEOUT_SECS, SENTINELS_MAX};
 use crate::log::Format;
 
 /// One option: its flag, environment variable, default and meaning.
@@ -53,6 +53,24 @@ pub const OPTIONS: &[Opt] = &[
         default: "redis://127.0.0.1:6379",
         help: "redis://[[user]:password@]host:port[/db]; password also from REDIS_PASSWORD or REDIS_PASSWORD_FILE",
     },
+    Opt {
+        flag: "--redis-sentinels",
+        env: "REDIS_SENTINELS",
+        default: "",
+        help: "host:port,host:port,...: find the primary through these Sentinels (the URL then gives only user, password and db); their own password from REDIS_SENTINEL_PASSWORD or REDIS_SENTINEL_PASSWORD_FILE",
+    },
+    Opt {
+        flag: "--redis-master-name",
+        env: "REDIS_MASTER_NAME",
+        default: "counter",
+        help: "the name the Sentinels monitor the primary under",
+    },
+    Opt {
+        flag: "--redis-wait-replicas",
+        env: "REDIS_WAIT_REPLICAS",
+        default: "auto",
+        help: "hand out a batch's values only once this many replicas acknowledged it (WAIT); auto = 1 with Sentinels, 0 without",
+    },
     Opt { flag: "--log-format", env: "LOG_FORMAT", default: "logfmt", help: "logfmt or json" },
 ];
 
@@ -71,18 +89,82 @@ pub struct Config {
 /// Where the shared counter lives in redis mode.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RedisTarget {
+    /// The primary's address with a plain URL; unused with Sentinels, which name the primary.
     pub host: String,
     pub port: u16,
     pub db: u32,
     pub username: Option<String>,
     pub password: Option<String>,
+    /// Sentinel mode: who to ask for the primary. Empty: talk to `host:port`.
+    pub sentinels: Vec<SentinelAddr>,
+    pub master_name: String,
+    /// The Sentinels' own password (`requirepass` in sentinel.conf), not the data nodes'.
+    pub sentinel_password: Option<String>,
+    /// Replicas that must acknowledge a batch (WAIT) before its values are handed out; 0: no WAIT.
+    pub wait_replicas: u32,
+}
+
+/// One Sentinel's address as configured (resolved at each discovery, so a Sentinel pod that moved is found).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SentinelAddr {
+    pub host: String,
+    pub port: u16,
+}
+
+impl std::fmt::Display for SentinelAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
 }
 
 impl std::fmt::Debug for RedisTarget {
     // Never print the password.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "redis://{}:{}/{}", self.host, self.port, self.db)
+        if self.sentinels.is_empty() {
+            write!(f, "redis://{}:{}/{}", self.host, self.port, self.db)?;
+        } else {
+            write!(f, "sentinel://")?;
+            for (i, s) in self.sentinels.iter().enumerate() {
+                write!(f, "{}{s}", if i == 0 { "" } else { "," })?;
+            }
+            write!(f, "/{}/{}", self.master_name, self.db)?;
+        }
+        if self.wait_replicas > 0 {
+            write!(f, "?wait={}", self.wait_replicas)?;
+        }
+        Ok(())
     }
+}
+
+/// Parses `host:port,host:port,...` (IPv6 hosts in brackets, port default 26379). Hosts are kept to letters,
+/// digits, `.`, `-`, `_` and `:` so they can be printed in logs and metric labels as they are.
+pub fn parse_sentinels(list: &str) -> Result<Vec<SentinelAddr>, String> {
+    let mut out = Vec::new();
+    for item in list.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let (host, port) = if let Some(v6) = item.strip_prefix('[') {
+            let (h, p) = v6.split_once(']').ok_or_else(|| format!("sentinel {item:?}: unclosed ["))?;
+            (h, p.strip_prefix(':').unwrap_or("26379"))
+        } else {
+            match item.rsplit_once(':') {
+                Some((h, p)) => (h, p),
+                None => (item, "26379"),
+            }
+        };
+        let valid = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':');
+        if host.is_empty() || !host.chars().all(valid) {
+            return Err(format!("sentinel {item:?}: bad host"));
+        }
+        let port = port.parse().map_err(|_| format!("sentinel {item:?}: bad port {port:?}"))?;
+        out.push(SentinelAddr { host: host.to_string(), port });
+    }
+    if out.len() > SENTINELS_MAX {
+        return Err(format!("{} sentinels, at most {SENTINELS_MAX}", out.len()));
+    }
+    Ok(out)
 }
 
 impl std::fmt::Display for RedisTarget {
@@ -124,7 +206,17 @@ pub fn parse_redis_url(url: &str) -> Result<RedisTarget, String> {
         return Err(format!("redis url {url:?} has no host"));
     }
     let port = port.parse().map_err(|_| format!("redis url: bad port {port:?}"))?;
-    Ok(RedisTarget { host: host.to_string(), port, db, username, password })
+    Ok(RedisTarget {
+        host: host.to_string(),
+        port,
+        db,
+        username,
+        password,
+        sentinels: Vec::new(),
+        master_name: String::new(),
+        sentinel_password: None,
+        wait_replicas: 0,
+    })
 }
 
 /// Connection timeouts in seconds; defaults in `limits.rs`.
@@ -140,6 +232,8 @@ impl Default for Timeouts {
     }
 }
 
+// Parsed once at start and moved into main: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, PartialEq)]
 pub enum Command {
     Run(Config),
@@ -221,6 +315,25 @@ where
                 let p = std::fs::read_to_string(&path).map_err(|e| format!("REDIS_PASSWORD_FILE {path}: {e}"))?;
                 target.password = Some(p.trim_end_matches(['\r', '\n']).to_string());
             }
+            target.sentinels = parse_sentinels(&get("--redis-sentinels"))?;
+            target.master_name = get("--redis-master-name");
+            if !target.sentinels.is_empty() && target.master_name.is_empty() {
+                return Err("--redis-sentinels needs --redis-master-name".to_string());
+            }
+            if let Some(p) = env("REDIS_SENTINEL_PASSWORD").filter(|p| !p.is_empty()) {
+                target.sentinel_password = Some(p);
+            }
+            if let Some(path) = env("REDIS_SENTINEL_PASSWORD_FILE").filter(|p| !p.is_empty()) {
+                let p =
+                    std::fs::read_to_string(&path).map_err(|e| format!("REDIS_SENTINEL_PASSWORD_FILE {path}: {e}"))?;
+                target.sentinel_password = Some(p.trim_end_matches(['\r', '\n']).to_string());
+            }
+            // auto: with Sentinels a failover is expected, and only a replica's acknowledgement keeps a promoted
+            // replica from handing out values again; a single Redis has no replica to wait for.
+            target.wait_replicas = match get("--redis-wait-replicas").as_str() {
+                "auto" => u32::from(!target.sentinels.is_empty()),
+                n => n.parse().map_err(|_| format!("invalid --redis-wait-replicas {n:?}: a number or auto"))?,
+            };
             Some(target)
         }
         b => return Err(format!("invalid backend {b:?}: memory or redis")),
@@ -275,6 +388,29 @@ mod tests {
         let Ok(Command::Run(c)) = run(&[], &[]) else { panic!() };
         assert!(c.redis.is_none());
         assert!(run(&["--backend", "etcd"], &[]).is_err());
+    }
+
+    #[test]
+    fn sentinels_and_wait() {
+        let Ok(Command::Run(c)) = run(
+            &["--backend", "redis", "--redis-sentinels", "s1:26379, [::1]:26380,s3"],
+            &[("REDIS_MASTER_NAME", "m"), ("REDIS_SENTINEL_PASSWORD", "sp"), ("REDIS_PASSWORD", "dp")],
+        ) else {
+            panic!()
+        };
+        let t = c.redis.unwrap();
+        let addrs: Vec<String> = t.sentinels.iter().map(|s| s.to_string()).collect();
+        assert_eq!(addrs, ["s1:26379", "[::1]:26380", "s3:26379"]);
+        assert_eq!((t.master_name.as_str(), t.wait_replicas), ("m", 1), "auto waits for 1 replica with Sentinels");
+        assert_eq!((t.sentinel_password.as_deref(), t.password.as_deref()), (Some("sp"), Some("dp")));
+        assert_eq!(format!("{t:?}"), "sentinel://s1:26379,[::1]:26380,s3:26379/m/0?wait=1");
+        let Ok(Command::Run(c)) = run(&["--backend", "redis"], &[]) else { panic!() };
+        assert_eq!(c.redis.unwrap().wait_replicas, 0, "auto is 0 with a plain URL");
+        let Ok(Command::Run(c)) = run(&["--backend", "redis", "--redis-wait-replicas", "2"], &[]) else { panic!() };
+        assert_eq!(c.redis.unwrap().wait_replicas, 2);
+        assert!(run(&["--backend", "redis", "--redis-wait-replicas", "x"], &[]).is_err());
+        assert!(run(&["--backend", "redis", "--redis-sentinels", "a\"b:1"], &[]).is_err());
+        assert!(run(&["--backend", "redis", "--redis-sentinels", "a:x"], &[]).is_err());
     }
 
     #[test]

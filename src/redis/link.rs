@@ -1,31 +1,36 @@
-//! One worker's connection to Redis: connect, handshake (AUTH, SELECT, SCRIPT LOAD), batched script calls
-//! in a FIFO matched to replies in order, timeouts, and reconnects with capped exponential backoff and jitter.
-//! It never blocks the worker on I/O: the socket is non-blocking and registered in the worker's Poll (host
-//! name resolution at connect time is the one blocking call; see `connect`).
+//! One worker's connection to Redis: find the primary (a Sentinel's answer, or the URL's host), connect,
+//! handshake (AUTH, SELECT, ROLE with Sentinels, SCRIPT LOAD), batched script calls each followed by `WAIT` in a
+//! FIFO matched to replies in order, the tripwire, timeouts, and reconnects with capped exponential backoff and
+//! jitter. The connect path is: resolve the target → connect → handshake → ready. It never blocks the worker on
+//! I/O: every socket is non-blocking and registered in the worker's Poll (host name resolution at connect time
+//! is the one blocking call; see `connect`).
 //!
 //! It knows nothing of HTTP: a batch of k requests goes in, and `(k, SharedResult)` comes out, in order.
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
-use std::net::ToSocketAddrs;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 
-use super::resp::{self, error_kind, RedisErrorKind, Reply, Status};
+use super::resp::{self, error_kind, Listing, RedisErrorKind, Reply, Status};
 use super::script;
+use super::sentinel::{self, Answer, Sentinels};
 use crate::app::SharedResult;
 use crate::config::RedisTarget;
 use crate::counter::Snapshot;
 use crate::limits::{
     REDIS_BACKOFF_FIRST_MILLIS, REDIS_BACKOFF_MAX_MILLIS, REDIS_BATCHES_IN_FLIGHT_MAX, REDIS_READ_BUFFER_BYTES,
-    REDIS_TIMEOUT_MILLIS,
+    REDIS_REDISCOVER_MAX_MILLIS, REDIS_SENTINEL_TIMEOUT_MILLIS, REDIS_TIMEOUT_MILLIS, REDIS_WAIT_TIMEOUT_MILLIS,
+    SENTINELS_MAX,
 };
 use crate::log;
 use crate::metrics::Slot;
 
 const _: () = assert!(REDIS_READ_BUFFER_BYTES >= resp::REPLY_BYTES_MAX);
+const _: () = assert!(REDIS_READ_BUFFER_BYTES >= resp::LISTING_BYTES_MAX);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
@@ -33,11 +38,18 @@ enum State {
     Down {
         retry_at: Instant,
     },
-    /// connect(2) in progress since `since`.
+    /// Sentinel mode: asking Sentinel `index` (in the configured list) for the primary since `since`;
+    /// `connected` once its connect(2) finished and the question went out.
+    Asking {
+        index: usize,
+        since: Instant,
+        connected: bool,
+    },
+    /// connect(2) to the primary in progress since `since`.
     Connecting {
         since: Instant,
     },
-    /// Connected; AUTH / SELECT / SCRIPT LOAD replies pending.
+    /// Connected; AUTH / SELECT / ROLE / SCRIPT LOAD replies pending.
     Handshake {
         since: Instant,
     },
@@ -47,10 +59,20 @@ enum State {
 /// What a reply in the FIFO answers.
 #[derive(Clone, Copy, Debug)]
 enum Entry {
+    SentinelAuth,
+    SentinelAsk,
     Auth,
     Select,
+    Role,
     Load,
-    Batch { k: usize, sent: Instant },
+    Batch {
+        k: usize,
+        sent: Instant,
+    },
+    /// The `WAIT` written right behind a batch: its reply decides whether the batch's values are handed out.
+    Wait {
+        sent: Instant,
+    },
 }
 
 /// Why the link went down, for the one log line per state change.
@@ -66,6 +88,25 @@ pub enum Fault {
     Busy,
     ReadOnly,
     Closed,
+    /// `ROLE` did not say master: the Sentinel's answer is stale (a failover is under way).
+    NotPrimary,
+    /// `NOREPLICAS`: the primary has fewer replicas than `min-replicas-to-write`.
+    NoReplicas,
+    /// `MASTERDOWN`: a replica that lost its primary.
+    MasterDown,
+    /// No Sentinel named a primary this round (each one's own fault is counted per Sentinel).
+    NoSentinel,
+    /// A Sentinel refused our credentials (REDIS_SENTINEL_PASSWORD).
+    SentinelAuth,
+    /// A Sentinel does not monitor a primary under `--redis-master-name`.
+    UnknownMaster,
+}
+
+impl Fault {
+    /// Means "this node is not the primary (any more)": find the primary again soon, not at the backoff's pace.
+    fn not_primary(self) -> bool {
+        matches!(self, Fault::NotPrimary | Fault::ReadOnly | Fault::NoReplicas | Fault::MasterDown | Fault::Loading)
+    }
 }
 
 pub struct Link {
@@ -73,6 +114,23 @@ pub struct Link {
     token: Token,
     worker: usize,
     state: State,
+    /// Sentinel mode when not empty.
+    sentinels: Sentinels,
+    /// The primary a Sentinel named this round, picked up once the read loop is done with the Sentinel socket.
+    found: Option<SocketAddr>,
+    /// The address the link connects (or is connected) to, and the one it was last ready on.
+    primary: Option<SocketAddr>,
+    last_ready_on: Option<SocketAddr>,
+    /// The last fault logged per Sentinel, so a dead Sentinel is logged once per change, not per discovery.
+    sentinel_logged: [Option<Fault>; SENTINELS_MAX],
+    /// `WAIT <n> <timeout>`, built once; empty when `wait_replicas` is 0.
+    wait: Vec<u8>,
+    /// A batch's values waiting for its `WAIT` reply: (k, first, last_changed).
+    held: Option<(usize, u64, u64)>,
+    /// The last WAIT came back short: logged once when it starts and once when it ends.
+    short: bool,
+    /// The tripwire: the highest value this worker handed out. A batch at or below it is never shown.
+    highest: u64,
     stream: Option<TcpStream>,
     out: Vec<u8>,
     input: Box<[u8]>,
@@ -94,11 +152,28 @@ pub struct Link {
 impl Link {
     pub fn new(target: RedisTarget, token: Token, worker: usize, stats: Slot) -> Link {
         let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos());
+        let sentinels =
+            Sentinels::new(target.sentinels.clone(), &target.master_name, target.sentinel_password.as_deref());
+        let mut wait = Vec::new();
+        if target.wait_replicas > 0 {
+            let n = itoa::Buffer::new().format(target.wait_replicas).as_bytes().to_vec();
+            let timeout = itoa::Buffer::new().format(REDIS_WAIT_TIMEOUT_MILLIS).as_bytes().to_vec();
+            script::command(&mut wait, &[b"WAIT", &n, &timeout]);
+        }
         Link {
             target,
             token,
             worker,
             state: State::Down { retry_at: Instant::now() },
+            sentinels,
+            found: None,
+            primary: None,
+            last_ready_on: None,
+            sentinel_logged: [None; SENTINELS_MAX],
+            wait,
+            held: None,
+            short: false,
+            highest: 0,
             stream: None,
             out: Vec::with_capacity(64 * 1024),
             input: vec![0; REDIS_READ_BUFFER_BYTES].into_boxed_slice(),
@@ -132,9 +207,10 @@ impl Link {
         let timeout = Duration::from_millis(REDIS_TIMEOUT_MILLIS);
         let at = match self.state {
             State::Down { retry_at } => retry_at,
+            State::Asking { since, .. } => since + Duration::from_millis(REDIS_SENTINEL_TIMEOUT_MILLIS),
             State::Connecting { since } | State::Handshake { since } => since + timeout,
             State::Ready => match self.fifo.front() {
-                Some(Entry::Batch { sent, .. }) => *sent + timeout,
+                Some(Entry::Batch { sent, .. } | Entry::Wait { sent }) => *sent + timeout,
                 _ => return None,
             },
         };
@@ -145,11 +221,21 @@ impl Link {
     pub fn send_batch(&mut self, k: usize, now: Instant, registry: &Registry, done: &mut Vec<(usize, SharedResult)>) {
         self.out.extend_from_slice(&self.evalsha);
         script::finish_batch(&mut self.out, k);
-        self.fifo.push_back(Entry::Batch { k, sent: now });
-        self.stats.redis_call(k);
+        self.push_batch(k, now);
         if let Err(fault) = self.write() {
             self.down(fault, now, registry, done);
         }
+    }
+
+    /// Queues a batch already in `out`, and its `WAIT` in the same write: the acknowledgement covers exactly the
+    /// writes this connection made up to and including the batch.
+    fn push_batch(&mut self, k: usize, now: Instant) {
+        self.fifo.push_back(Entry::Batch { k, sent: now });
+        if !self.wait.is_empty() {
+            self.out.extend_from_slice(&self.wait);
+            self.fifo.push_back(Entry::Wait { sent: now });
+        }
+        self.stats.redis_call(k);
     }
 
     /// Timers: reconnect when the backoff expired; fail everything when a round trip or connect timed out.
@@ -157,6 +243,7 @@ impl Link {
         let expired = self.next_wakeup(now).is_some_and(|d| d.is_zero());
         match self.state {
             State::Down { .. } if expired => self.connect(now, registry, done),
+            State::Asking { index, .. } if expired => self.sentinel_failed(index, Fault::Timeout, now, registry, done),
             State::Connecting { .. } | State::Handshake { .. } | State::Ready if expired => {
                 self.down(Fault::Timeout, now, registry, done)
             }
@@ -164,24 +251,110 @@ impl Link {
         }
     }
 
-    /// Resolves the host and starts a non-blocking connect. Resolution uses getaddrinfo, which blocks: it runs
-    /// only here, at (re)connect time and never per request, and resolves Kubernetes Service names from the
-    /// cluster DNS in about a millisecond. Possible optimization (not needed yet): resolve on a helper thread.
+    /// Resolve the target: with Sentinels, ask them (the answer arrives as events); else the URL's host.
+    /// Resolution uses getaddrinfo, which blocks: it runs only here, at (re)connect time and never per request,
+    /// and resolves Kubernetes Service names from the cluster DNS in about a millisecond. Possible optimization
+    /// (not needed yet): resolve on a helper thread.
     fn connect(&mut self, now: Instant, registry: &Registry, done: &mut Vec<(usize, SharedResult)>) {
-        let addr = match (self.target.host.as_str(), self.target.port).to_socket_addrs().map(|mut a| a.next()) {
-            Ok(Some(addr)) => addr,
-            _ => return self.down(Fault::Resolve, now, registry, done),
-        };
-        let mut stream = match TcpStream::connect(addr) {
-            Ok(s) => s,
-            Err(_) => return self.down(Fault::Connect, now, registry, done),
-        };
-        if registry.register(&mut stream, self.token, Interest::READABLE | Interest::WRITABLE).is_err() {
-            return self.down(Fault::Connect, now, registry, done);
+        if !self.sentinels.is_empty() {
+            self.sentinels.start_round();
+            return self.ask_next_sentinel(now, registry, done);
         }
+        match (self.target.host.as_str(), self.target.port).to_socket_addrs().map(|mut a| a.next()) {
+            Ok(Some(addr)) => self.connect_primary(addr, now, registry, done),
+            _ => self.down(Fault::Resolve, now, registry, done),
+        }
+    }
+
+    /// Starts a non-blocking connect to `addr`, registered under the link's token.
+    fn open(&mut self, addr: SocketAddr, registry: &Registry) -> Result<(), Fault> {
+        let mut stream = TcpStream::connect(addr).map_err(|_| Fault::Connect)?;
+        registry
+            .register(&mut stream, self.token, Interest::READABLE | Interest::WRITABLE)
+            .map_err(|_| Fault::Connect)?;
         let _ = stream.set_nodelay(true);
         self.stream = Some(stream);
-        self.state = State::Connecting { since: now };
+        Ok(())
+    }
+
+    /// Drops the socket (a Sentinel's, or a failed primary's) and whatever was pending on it.
+    fn close(&mut self, registry: &Registry) {
+        if let Some(mut stream) = self.stream.take() {
+            let _ = registry.deregister(&mut stream);
+        }
+        self.out.clear();
+        self.input_len = 0;
+        self.fifo.retain(|e| matches!(e, Entry::Batch { .. } | Entry::Wait { .. }));
+    }
+
+    fn connect_primary(
+        &mut self,
+        addr: SocketAddr,
+        now: Instant,
+        registry: &Registry,
+        done: &mut Vec<(usize, SharedResult)>,
+    ) {
+        self.primary = Some(addr);
+        match self.open(addr, registry) {
+            Ok(()) => self.state = State::Connecting { since: now },
+            Err(fault) => self.down(fault, now, registry, done),
+        }
+    }
+
+    /// Guidelines step 1: the next Sentinel in turn, with a short timeout; none left this round: down, and the
+    /// backoff decides when the next round starts.
+    fn ask_next_sentinel(&mut self, now: Instant, registry: &Registry, done: &mut Vec<(usize, SharedResult)>) {
+        while let Some((index, addr)) = self.sentinels.next_to_ask() {
+            let resolved = (addr.host.as_str(), addr.port).to_socket_addrs().map(|mut a| a.next());
+            let opened = match resolved {
+                Ok(Some(addr)) => self.open(addr, registry),
+                _ => Err(Fault::Resolve),
+            };
+            match opened {
+                Ok(()) => {
+                    self.state = State::Asking { index, since: now, connected: false };
+                    return;
+                }
+                Err(fault) => self.note_sentinel_fault(index, fault),
+            }
+        }
+        self.down(Fault::NoSentinel, now, registry, done);
+    }
+
+    /// Sentinel `index` failed to answer: count and log it (once per change), then ask the next one.
+    fn sentinel_failed(
+        &mut self,
+        index: usize,
+        fault: Fault,
+        now: Instant,
+        registry: &Registry,
+        done: &mut Vec<(usize, SharedResult)>,
+    ) {
+        self.close(registry);
+        self.note_sentinel_fault(index, fault);
+        self.ask_next_sentinel(now, registry, done);
+    }
+
+    fn note_sentinel_fault(&mut self, index: usize, fault: Fault) {
+        self.stats.redis_sentinel_fault(index, fault);
+        if self.sentinel_logged[index] == Some(fault) {
+            return;
+        }
+        self.sentinel_logged[index] = Some(fault);
+        let sentinel = self.sentinels.addr(index);
+        let fields: [(&str, &dyn std::fmt::Display); 4] = [
+            ("worker", &self.worker),
+            ("sentinel", sentinel),
+            ("master_name", &self.target.master_name),
+            ("fault", &format_args!("{fault:?}")),
+        ];
+        match fault {
+            Fault::SentinelAuth => {
+                log::error("sentinel refused our credentials (check REDIS_SENTINEL_PASSWORD)", &fields)
+            }
+            Fault::UnknownMaster => log::error("sentinel does not monitor this master name", &fields),
+            _ => log::warn("sentinel unavailable", &fields),
+        }
     }
 
     /// The handshake, pipelined in one write: AUTH, SELECT, SCRIPT LOAD.
@@ -198,6 +371,11 @@ impl Link {
             script::command(&mut self.out, &[b"SELECT", self.target.db.to_string().as_bytes()]);
             self.fifo.push_back(Entry::Select);
         }
+        // Guidelines step 3: the node a Sentinel named may have been demoted since it answered.
+        if !self.sentinels.is_empty() {
+            script::command(&mut self.out, &[b"ROLE"]);
+            self.fifo.push_back(Entry::Role);
+        }
         script::command(&mut self.out, &[b"SCRIPT", b"LOAD", script::SCRIPT.as_bytes()]);
         self.fifo.push_back(Entry::Load);
         self.state = State::Handshake { since: now };
@@ -205,20 +383,32 @@ impl Link {
 
     /// A readiness event on the link's socket. Completed batches are appended to `done`, in order.
     pub fn on_event(&mut self, now: Instant, registry: &Registry, done: &mut Vec<(usize, SharedResult)>) {
-        if let Err(fault) = self.progress(now, done) {
-            self.down(fault, now, registry, done);
+        let result = self.progress(now, done);
+        match (result, self.state) {
+            (Err(fault), State::Asking { index, .. }) => self.sentinel_failed(index, fault, now, registry, done),
+            (Err(fault), _) => self.down(fault, now, registry, done),
+            (Ok(()), State::Asking { index, .. }) => {
+                // Guidelines step 2: connect to the address the Sentinel gave.
+                if let Some(addr) = self.found.take() {
+                    self.sentinels.answered(index);
+                    self.sentinel_logged[index] = None;
+                    self.close(registry);
+                    self.connect_primary(addr, now, registry, done);
+                }
+            }
+            (Ok(()), _) => {}
         }
     }
 
     fn progress(&mut self, now: Instant, done: &mut Vec<(usize, SharedResult)>) -> Result<(), Fault> {
-        if let State::Connecting { .. } = self.state {
+        if let State::Connecting { .. } | State::Asking { connected: false, .. } = self.state {
             let Some(stream) = &self.stream else { return Err(Fault::Connect) };
             match stream.take_error() {
                 Ok(None) => {}
                 _ => return Err(Fault::Connect),
             }
             match stream.peer_addr() {
-                Ok(_) => self.start_handshake(now),
+                Ok(_) => self.connected(now),
                 Err(e) if e.kind() == io::ErrorKind::NotConnected => return Ok(()), // still connecting
                 Err(_) => return Err(Fault::Connect),
             }
@@ -231,9 +421,25 @@ impl Link {
         self.write()
     }
 
+    /// connect(2) finished: the handshake to a primary, or the question to a Sentinel.
+    fn connected(&mut self, now: Instant) {
+        match self.state {
+            State::Asking { index, since, .. } => {
+                self.out.clear();
+                self.out.extend_from_slice(self.sentinels.query());
+                if self.sentinels.authenticates() {
+                    self.fifo.push_back(Entry::SentinelAuth);
+                }
+                self.fifo.push_back(Entry::SentinelAsk);
+                self.state = State::Asking { index, since, connected: true };
+            }
+            _ => self.start_handshake(now),
+        }
+    }
+
     fn write(&mut self) -> Result<(), Fault> {
         let Some(stream) = self.stream.as_mut() else { return Ok(()) };
-        if matches!(self.state, State::Connecting { .. }) {
+        if matches!(self.state, State::Connecting { .. } | State::Asking { connected: false, .. }) {
             return Ok(());
         }
         let mut written = 0;
@@ -264,17 +470,28 @@ impl Link {
                 Err(_) => return Err(Fault::Io),
             }
             let mut at = 0;
-            loop {
-                let consumed = match resp::parse(&self.input[at..self.input_len]) {
-                    Ok(Status::Complete { reply, consumed }) => {
-                        let reply = own(reply);
+            while self.found.is_none() {
+                let buf = &self.input[at..self.input_len];
+                let parsed = match self.fifo.front() {
+                    Some(Entry::SentinelAsk) => resp::parse_listing(buf).map(|l| l.map(|(l, n)| (own_answer(&l), n))),
+                    Some(Entry::Role) => resp::parse_listing(buf).map(|l| l.map(|(l, n)| (own_role(&l), n))),
+                    _ => resp::parse(buf).map(|status| match status {
+                        Status::Complete { reply, consumed } => Some((own(reply), consumed)),
+                        Status::Partial => None,
+                    }),
+                };
+                let consumed = match parsed {
+                    Ok(Some((reply, consumed))) => {
                         self.on_reply(reply, now, done)?;
                         consumed
                     }
-                    Ok(Status::Partial) => break,
+                    Ok(None) => break,
                     Err(_) => return Err(Fault::Protocol),
                 };
                 at += consumed;
+            }
+            if self.found.is_some() {
+                return Ok(()); // the Sentinel socket is done with; on_event moves to the primary
             }
             self.input.copy_within(at..self.input_len, 0);
             self.input_len -= at;
@@ -284,20 +501,25 @@ impl Link {
     fn on_reply(&mut self, reply: Owned, now: Instant, done: &mut Vec<(usize, SharedResult)>) -> Result<(), Fault> {
         let Some(entry) = self.fifo.pop_front() else { return Err(Fault::Protocol) };
         match (entry, reply) {
+            (Entry::SentinelAuth, Owned::Ok) => Ok(()),
+            (
+                Entry::SentinelAuth | Entry::SentinelAsk,
+                Owned::Error(RedisErrorKind::NoAuth | RedisErrorKind::WrongPass),
+            ) => Err(Fault::SentinelAuth),
+            (Entry::SentinelAuth, Owned::Error(_)) => Err(Fault::SentinelAuth),
+            (Entry::SentinelAsk, Owned::Answer(Answer::Primary(addr))) => {
+                self.found = Some(addr);
+                Ok(())
+            }
+            (Entry::SentinelAsk, Owned::Answer(Answer::Unknown)) => Err(Fault::UnknownMaster),
             (Entry::Auth | Entry::Select, Owned::Ok) => Ok(()),
             (Entry::Auth, Owned::Error(_)) => Err(Fault::Auth),
+            (Entry::Role, Owned::Role { primary: true }) => Ok(()),
+            (Entry::Role, Owned::Role { primary: false }) => Err(Fault::NotPrimary),
             (Entry::Load, Owned::Sha(sha, len)) => {
                 self.evalsha = script::evalsha_prefix(&sha[..len]);
                 if matches!(self.state, State::Handshake { .. }) {
-                    self.state = State::Ready;
-                    self.stats.redis_link(true, self.was_ready);
-                    self.was_ready = true;
-                    log::info(
-                        "redis connected",
-                        &[("worker", &self.worker), ("redis", &self.target), ("failed_attempts", &self.failures)],
-                    );
-                    self.failures = 0;
-                    self.logged_down = None;
+                    self.ready();
                 }
                 Ok(())
             }
@@ -309,9 +531,26 @@ impl Link {
                 if last < k as u64 {
                     return Err(Fault::Protocol);
                 }
-                self.stats.redis_value(Snapshot { counter: last, last_changed: seconds });
-                done.push((k, SharedResult::Values { first: last + 1 - k as u64, last_changed: seconds }));
+                let first = last + 1 - k as u64;
+                if self.wait.is_empty() {
+                    self.hand_out(k, first, seconds, done);
+                } else {
+                    self.held = Some((k, first, seconds));
+                }
                 Ok(())
+            }
+            (Entry::Wait { .. }, Owned::Integer(acks)) => {
+                // None: the batch before this WAIT failed (NOSCRIPT re-sent it behind; an error answered it).
+                if let Some((k, first, seconds)) = self.held.take() {
+                    self.acknowledged(acks, k, first, seconds, done);
+                }
+                Ok(())
+            }
+            (Entry::Wait { .. }, _) => {
+                if let Some((k, ..)) = self.held.take() {
+                    done.push((k, SharedResult::Unavailable));
+                }
+                Err(Fault::Protocol)
             }
             (Entry::Batch { k, sent }, Owned::Error(kind)) => match kind {
                 RedisErrorKind::NoScript => {
@@ -321,8 +560,7 @@ impl Link {
                     self.stats.redis_reply(now.saturating_duration_since(sent));
                     self.out.extend_from_slice(&self.eval);
                     script::finish_batch(&mut self.out, k);
-                    self.fifo.push_back(Entry::Batch { k, sent: now });
-                    self.stats.redis_call(k);
+                    self.push_batch(k, now);
                     if !self.fifo.iter().any(|e| matches!(e, Entry::Load)) {
                         script::command(&mut self.out, &[b"SCRIPT", b"LOAD", script::SCRIPT.as_bytes()]);
                         self.fifo.push_back(Entry::Load);
@@ -332,13 +570,91 @@ impl Link {
                 RedisErrorKind::Loading => self.fail_then(k, Fault::Loading, done),
                 RedisErrorKind::Busy => self.fail_then(k, Fault::Busy, done),
                 RedisErrorKind::ReadOnly => self.fail_then(k, Fault::ReadOnly, done),
+                RedisErrorKind::NoReplicas => self.fail_then(k, Fault::NoReplicas, done),
+                RedisErrorKind::MasterDown => self.fail_then(k, Fault::MasterDown, done),
                 RedisErrorKind::NoAuth | RedisErrorKind::WrongPass => self.fail_then(k, Fault::Auth, done),
                 RedisErrorKind::Other => self.fail_then(k, Fault::Protocol, done),
             },
             (_, Owned::Error(RedisErrorKind::Loading)) => Err(Fault::Loading),
+            (_, Owned::Error(RedisErrorKind::MasterDown)) => Err(Fault::MasterDown),
             (_, Owned::Error(RedisErrorKind::NoAuth | RedisErrorKind::WrongPass)) => Err(Fault::Auth),
             _ => Err(Fault::Protocol),
         }
+    }
+
+    /// The handshake finished: log the state change, once, and count a failover when the primary moved.
+    fn ready(&mut self) {
+        self.state = State::Ready;
+        let moved = self.last_ready_on.is_some() && self.last_ready_on != self.primary;
+        self.stats.redis_link(true, self.was_ready);
+        if let Some(primary) = self.primary {
+            self.stats.redis_primary(Some(primary), moved);
+        }
+        self.was_ready = true;
+        let primary = self.primary.map_or_else(String::new, |a| a.to_string());
+        if moved {
+            let from = self.last_ready_on.map_or_else(String::new, |a| a.to_string());
+            log::warn(
+                "redis primary changed",
+                &[("worker", &self.worker), ("redis", &self.target), ("from", &from), ("primary", &primary)],
+            );
+        }
+        log::info(
+            "redis connected",
+            &[
+                ("worker", &self.worker),
+                ("redis", &self.target),
+                ("primary", &primary),
+                ("failed_attempts", &self.failures),
+            ],
+        );
+        self.last_ready_on = self.primary;
+        self.failures = 0;
+        self.logged_down = None;
+    }
+
+    /// A batch's WAIT reply: its values go out only if enough replicas have them, so a replica promoted after a
+    /// crash of this primary already holds the counter past them. Otherwise the whole batch answers 503: the
+    /// values are skipped (a gap), never handed out unreplicated.
+    fn acknowledged(&mut self, acks: i64, k: usize, first: u64, seconds: u64, done: &mut Vec<(usize, SharedResult)>) {
+        let wanted = i64::from(self.target.wait_replicas);
+        if acks >= wanted {
+            if self.short {
+                self.short = false;
+                log::info("redis replicas acknowledge again", &[("worker", &self.worker), ("acks", &acks)]);
+            }
+            return self.hand_out(k, first, seconds, done);
+        }
+        self.stats.redis_wait_shortfall();
+        if !self.short {
+            self.short = true;
+            log::warn(
+                "redis replicas did not acknowledge in time; answering 503",
+                &[("worker", &self.worker), ("acks", &acks), ("wanted", &wanted)],
+            );
+        }
+        done.push((k, SharedResult::Unavailable));
+    }
+
+    /// The tripwire, the last check before values leave: a batch at or below the highest value this worker
+    /// handed out means Redis lost increments (a failover to a replica that lacked them, a restart from an old
+    /// file) and these values were handed out already. Never shown: 503, and Redis' counter, which this batch
+    /// advanced, climbs past the mark as traffic continues.
+    fn hand_out(&mut self, k: usize, first: u64, seconds: u64, done: &mut Vec<(usize, SharedResult)>) {
+        if first <= self.highest {
+            self.stats.redis_tripwire();
+            let primary = self.primary.map_or_else(String::new, |a| a.to_string());
+            log::error(
+                "tripwire: redis returned values at or below one already handed out; answering 503",
+                &[("worker", &self.worker), ("first", &first), ("highest", &self.highest), ("primary", &primary)],
+            );
+            done.push((k, SharedResult::Unavailable));
+            return;
+        }
+        let last = first + k as u64 - 1;
+        self.highest = last;
+        self.stats.redis_value(Snapshot { counter: last, last_changed: seconds });
+        done.push((k, SharedResult::Values { first, last_changed: seconds }));
     }
 
     fn fail_then(&mut self, k: usize, fault: Fault, done: &mut Vec<(usize, SharedResult)>) -> Result<(), Fault> {
@@ -353,33 +669,41 @@ impl Link {
                 done.push((k, SharedResult::Unavailable));
             }
         }
-        if let Some(mut stream) = self.stream.take() {
-            let _ = registry.deregister(&mut stream);
+        if let Some((k, ..)) = self.held.take() {
+            done.push((k, SharedResult::Unavailable));
         }
-        self.out.clear();
-        self.input_len = 0;
+        self.close(registry);
         self.stats.redis_fault(fault);
         self.stats.redis_link(false, false);
+        self.stats.redis_primary(None, false);
         if self.logged_down != Some(fault) {
-            let level = if fault == Fault::Auth { log::error } else { log::warn };
-            let message = if fault == Fault::Auth {
-                "redis refused our credentials (check REDIS_PASSWORD / the URL)"
-            } else {
-                "redis unavailable"
+            let level = if matches!(fault, Fault::Auth | Fault::NoSentinel) { log::error } else { log::warn };
+            let message = match fault {
+                Fault::Auth => "redis refused our credentials (check REDIS_PASSWORD / the URL)",
+                Fault::NoSentinel => "no sentinel named a primary",
+                f if f.not_primary() => "redis node is not the primary (any more); finding it again",
+                _ => "redis unavailable",
             };
             level(
                 message,
                 &[
                     ("worker", &self.worker),
                     ("redis", &self.target),
+                    ("primary", &self.primary.map_or_else(String::new, |a| a.to_string())),
                     ("fault", &format_args!("{fault:?}")),
                     ("failed_attempts", &self.failures),
                 ],
             );
             self.logged_down = Some(fault);
         }
+        // A demoted node means a failover is under way and the new primary is usually named within a second:
+        // look again at least that often. Everything else backs off to the cap.
         self.failures = self.failures.saturating_add(1);
-        self.state = State::Down { retry_at: now + self.backoff() };
+        let mut retry = self.backoff();
+        if fault.not_primary() {
+            retry = retry.min(Duration::from_millis(REDIS_REDISCOVER_MAX_MILLIS));
+        }
+        self.state = State::Down { retry_at: now + retry };
     }
 
     /// Capped exponential backoff with jitter in [50%, 100%] of the step, so workers and pods that lost Redis
@@ -399,8 +723,30 @@ enum Owned {
     Ok,
     Sha([u8; 64], usize),
     Pair(i64, i64),
+    Integer(i64),
     Error(RedisErrorKind),
+    /// A Sentinel's answer to get-master-addr-by-name.
+    Answer(Answer),
+    /// ROLE's first item said master.
+    Role {
+        primary: bool,
+    },
     Other,
+}
+
+fn own_answer(listing: &Listing<'_>) -> Owned {
+    match listing {
+        Listing::Other(Reply::Error(message)) => Owned::Error(error_kind(message)),
+        listing => Owned::Answer(sentinel::answer(listing)),
+    }
+}
+
+fn own_role(listing: &Listing<'_>) -> Owned {
+    match listing {
+        Listing::Items(items) => Owned::Role { primary: items.bulk(0) == Some(b"master") },
+        Listing::Other(Reply::Error(message)) => Owned::Error(error_kind(message)),
+        Listing::Other(_) => Owned::Other,
+    }
 }
 
 fn own(reply: Reply<'_>) -> Owned {
@@ -412,6 +758,7 @@ fn own(reply: Reply<'_>) -> Owned {
             buf[..sha.len()].copy_from_slice(sha);
             Owned::Sha(buf, sha.len())
         }
+        Reply::Integer(n) => Owned::Integer(n),
         Reply::Array(items) => match items.as_pair() {
             Some((a, b)) => Owned::Pair(a, b),
             None => Owned::Other,

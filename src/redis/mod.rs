@@ -4,3 +4,4 @@
 pub mod link;
 pub mod resp;
 pub mod script;
+pub mod sentinel;
