@@ -697,10 +697,13 @@ impl Link {
             self.logged_down = Some(fault);
         }
         // A demoted node means a failover is under way and the new primary is usually named within a second:
-        // look again at least that often. Everything else backs off to the cap.
+        // look again at least that often. Everything else backs off to the cap, so a Redis that is down for
+        // long is not hammered by every worker of every pod.
         self.failures = self.failures.saturating_add(1);
         let mut retry = self.backoff();
-        if fault.not_primary() {
+        // With Sentinels, failing to reach the primary they named is a failover under way, too.
+        let rediscover = fault.not_primary() || (!self.sentinels.is_empty() && fault != Fault::NoSentinel);
+        if rediscover {
             retry = retry.min(Duration::from_millis(REDIS_REDISCOVER_MAX_MILLIS));
         }
         self.state = State::Down { retry_at: now + retry };
