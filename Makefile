@@ -1,5 +1,5 @@
 # counter: everyday commands. `make test` is the README's test command and what CI runs.
-.PHONY: run test deps build release static fmt lint bench load load-redis compare fuzz soak memory
+.PHONY: run test deps build release static fmt lint bench load load-redis redis-failover-demo compare fuzz soak memory
 
 run: ## build and run the service in memory mode on :8080
 	cargo run --release
@@ -32,8 +32,11 @@ bench: ## criterion benchmarks
 load: release ## wrk against the release binary, bounded in time
 	./benches/load.sh
 
-load-redis: release ## wrk against 1 and 3 local processes sharing one redis-server, bounded in time
+load-redis: release ## wrk: single Redis (no AOF, AOF everysec, always) and HA (Sentinels, WAIT 0 and 1), same run, bounded
 	./benches/load-redis.sh
+
+redis-failover-demo: ## a Sentinel failover after replica lag, WAIT 0 against WAIT 1: values seen twice (about a minute)
+	./scripts/redis-failover-demo.sh
 
 compare: ## side-by-side with peer servers (hyper, may_minihttp, bare epoll, nginx); about 6 minutes
 	./benches/compare/run.sh
