@@ -86,6 +86,19 @@ impl Node {
         cli(self.port, None, args)
     }
 
+    /// Sends newline-separated commands through one redis-cli on its stdin.
+    pub fn pipe(&self, commands: &str) {
+        use std::io::Write;
+        let mut child = Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-cli");
+        child.stdin.take().unwrap().write_all(commands.as_bytes()).unwrap();
+        assert!(child.wait().unwrap().success());
+    }
+
     pub fn role(&self) -> String {
         self.cli(&["ROLE"]).lines().next().unwrap_or("").trim().to_string()
     }
