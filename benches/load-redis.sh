@@ -92,8 +92,9 @@ for mode in none everysec always; do
     *) node "$RPORT" --appendfsync "$mode" --min-replicas-to-write 0 ;;
   esac
   URL="redis://127.0.0.1:$RPORT"
-  [ "$mode" = none ] && run_pods "single, no persistence" 1 --redis-url "$URL"
-  run_pods "single, AOF appendfsync $mode" 3 --redis-url "$URL"
+  label="single, AOF appendfsync $mode"; [ "$mode" = none ] && label="single, no persistence"
+  [ "$mode" = none ] && run_pods "$label" 1 --redis-url "$URL"
+  run_pods "$label" 3 --redis-url "$URL"
   [ "$mode" = none ] && redis-benchmark -p "$RPORT" -t incr -n 200000 -c 64 -q | tr '\r' '\n' | grep -v '^$' | tail -1 > "$WORK/incr"
   redis-cli -p "$RPORT" shutdown nosave >/dev/null 2>&1 || true
 done
