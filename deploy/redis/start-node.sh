@@ -1,0 +1,28 @@
+#!/bin/sh
+# Starts one Redis data node from deploy/redis/redis.conf: a writable copy (Redis rewrites it when Sentinel
+# reconfigures the node), the password from the mounted Secret, and the announce name. Used by
+# docker-compose's ha profile and the Kubernetes StatefulSet alike.
+# usage: start-node.sh [INITIAL_PRIMARY_HOST]   (no argument: this node is the first primary)
+# env: REDIS_CONF_DIR (default /etc/redis), REDIS_DATA (default /data), REDIS_PASSWORD_FILE
+#      (default /run/secrets/redis_password), ANNOUNCE (default: the host name), SENTINEL (host:port to ask
+#      for the current primary on a restart; optional)
+set -eu
+conf_dir=${REDIS_CONF_DIR:-/etc/redis}
+data=${REDIS_DATA:-/data}
+password=$(cat "${REDIS_PASSWORD_FILE:-/run/secrets/redis_password}")
+announce=${ANNOUNCE:-$(hostname)}
+cp "$conf_dir/redis.conf" "$data/redis.conf"
+set -- "$data/redis.conf" --dir "$data" --requirepass "$password" --masterauth "$password" \
+  --replica-announce-ip "$announce" ${1:+--replicaof "$1" 6379}
+# After a failover the first primary is a replica now: ask a Sentinel who the primary is, so a restarted node
+# never starts as a second primary (Sentinel would demote it, but not before min-replicas-to-write fences it).
+if [ -n "${SENTINEL:-}" ]; then
+  primary=$(redis-cli -h "${SENTINEL%:*}" -p "${SENTINEL#*:}" --no-auth-warning -a "$password" \
+    SENTINEL get-master-addr-by-name counter 2>/dev/null | head -1 || true)
+  if [ "$primary" = "$announce" ]; then
+    set -- "$@" --replicaof no one
+  elif [ -n "$primary" ]; then
+    set -- "$@" --replicaof "$primary" 6379
+  fi
+fi
+exec redis-server "$@"
