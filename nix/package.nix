@@ -31,6 +31,9 @@ rustPlatform.buildRustPackage {
       ../Cargo.lock
       ../src
       ../tests
+      # tests/ha starts Redis and Sentinels from the shipped config files.
+      ../deploy/redis/redis.conf
+      ../deploy/redis/sentinel.conf
       benchSources
       ../loom-tests
     ];
