@@ -1,5 +1,5 @@
 # counter: everyday commands. `make test` is the README's test command and what CI runs.
-.PHONY: run test deps build release static fmt lint bench load load-redis redis-failover-demo compare fuzz soak memory
+.PHONY: run test deps build release static fmt lint bench load load-redis redis-failover-demo compare fuzz soak memory flake-hunt hostile
 
 run: ## build and run the service in memory mode on :8080
 	cargo run --release
@@ -9,6 +9,13 @@ deps: ## install the real clients/servers the tests drive (curl, wrk, redis) whe
 
 test: deps ## the whole test suite: unit, integration over TCP, loom models, zero-allocation proof
 	cargo test --workspace
+
+flake-hunt: ## the test command 10 times, then 10 more beside a busy loop per core: failing tests by name, pass count
+	./scripts/flake-hunt.sh -n 10
+	./scripts/flake-hunt.sh -n 10 --load
+
+hostile: ## the hostile-client figures (rates, latencies, RSS, fds) the Robustness table quotes; asserts nothing
+	./scripts/hostile-figures.sh
 
 build:
 	cargo build

@@ -23,25 +23,33 @@
         _system: pkgs: rec {
           default = pkgs.callPackage ./nix/package.nix { };
           image = pkgs.callPackage ./nix/image.nix { counter = default; };
+          # Its own output (`nix run .#go-wrk`), built by nothing else: its
+          # vendorHash is unverified, and a wrong one must not break
+          # `nix develop` or `nix flake check` (see go-wrk.nix).
+          go-wrk = pkgs.callPackage ./nix/go-wrk.nix { };
         }
       );
 
       devShells = forAllSystems (
         _system: pkgs: {
-          default = pkgs.callPackage ./nix/shell.nix {
-            go-wrk = pkgs.callPackage ./nix/go-wrk.nix { };
-          };
+          default = pkgs.callPackage ./nix/shell.nix { };
         }
       );
 
       # `nix flake check` is the full gate: the package (its build runs the
-      # offline tests), the image, and what checks.nix adds.
+      # offline tests), the image, and what checks.nix adds. callPackages, not
+      # callPackage: callPackage ends in makeOverridable, which adds
+      # `override` and `overrideDerivation` (functions) to an attrset result
+      # (nixpkgs lib/customisation.nix, makeOverridable, about line 182), and
+      # `nix flake check` requires every checks.<system> attribute to be a
+      # derivation. callPackagesWith maps makeOverridable over the attributes
+      # instead (about line 350), so each one stays a derivation.
       checks = forAllSystems (
         system: pkgs:
         let
           inherit (self.packages.${system}) default image;
         in
-        pkgs.callPackage ./nix/checks.nix {
+        pkgs.callPackages ./nix/checks.nix {
           counter = default;
           inherit image;
         }

@@ -2,6 +2,12 @@
 # the whole workspace's tests (loom, and the redis_* tests the package skips),
 # and the image size budget. Owns no build flags: each cargo check reuses the
 # package's vendored crates, toolchain and RUSTFLAGS and runs one command.
+#
+# flake.nix calls this file with callPackages, so each attribute below is a
+# derivation of its own and the set gains no override functions (see there).
+# Every cargo check reuses the package's src (its lib.fileset), so the files
+# these commands read (rustfmt.toml for fmt) must be in that set;
+# scripts/check-nix.sh runs fmt, build and the test targets in a copy of it.
 {
   stdenv,
   runCommand,

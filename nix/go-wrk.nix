@@ -1,10 +1,17 @@
-# go-wrk, the Go HTTP load generator used in the README. nixpkgs 25.11 does
-# not package it, so it is built here from a pinned commit.
+# go-wrk, the Go HTTP load generator used in the README: `nix run .#go-wrk --
+# -c 64 -d 10 http://<node-ip>/status`. nixpkgs 25.11 does not package it, so it
+# is built here from a pinned commit, as its own flake output that neither
+# `nix develop` nor `nix flake check` builds: `nix flake check` only evaluates
+# packages.* (a fixed-output hash is not checked at evaluation), so a wrong
+# hash here breaks `nix run .#go-wrk` alone.
 #
-# The commit exists upstream; the two hashes are the ones a public flake uses
-# for this same commit. No machine with a Nix store has checked them for this
-# repository yet. If `nix develop` reports a hash mismatch, put the "got:" hash
-# in place of the one it names.
+# The src hash was checked independently against the commit. The vendorHash
+# is the one a public flake uses for this commit; no machine with a Nix store
+# has verified it for this repository. To get or refresh it the first time:
+# set `vendorHash = lib.fakeHash;` (add `lib` to the arguments), run
+# `nix build .#go-wrk`, and put the "got: sha256-..." from the hash-mismatch
+# error in its place (buildGoModule's goModules is a fixed-output derivation
+# over `go mod vendor`; pkgs/build-support/go/module.nix).
 {
   buildGoModule,
   fetchFromGitHub,

@@ -8,6 +8,14 @@
 # import -` and `docker load < result` take as is and whose size CI can check
 # (checks.nix). streamLayeredImage saves store space for big images at the cost
 # of running a script on every load.
+#
+# Arguments, against nixpkgs pkgs/build-support/docker/default.nix:
+# buildLayeredImage takes `{ name, compressor ? "gz", ... }@args`, passes the
+# rest to streamLayeredImage and pipes its stream through the compressor into
+# "<name>.tar.gz"; streamLayeredImage's formals (no `...`, so a misspelt
+# argument fails evaluation) include name, tag, contents, config and created
+# (default "1970-01-01T00:00:01Z"). scripts/check-nix.sh's stub nixpkgs has the
+# same formals and rejects anything else.
 {
   dockerTools,
   counter,

@@ -7,7 +7,7 @@
   glibc,
   curl,
   util-linux,
-  removeReferencesTo,
+  nukeReferences,
 }:
 let
   cargoToml = lib.importTOML ../Cargo.toml;
@@ -22,13 +22,25 @@ rustPlatform.buildRustPackage {
   pname = cargoToml.package.name;
   inherit (cargoToml.package) version;
 
-  # Only what cargo reads: an edit to the README, the Makefile, a benchmark
-  # record, fuzz/ or benches/compare does not rebuild the package.
+  # Only what cargo, rustfmt and clippy read: an edit to the README, the
+  # Makefile, a benchmark record, fuzz/ or benches/compare does not rebuild
+  # the package. checks.nix's fmt and clippy reuse this source, so rustfmt.toml
+  # (max_width = 120) is part of it: without it `cargo fmt --check` formats at
+  # the default 100 and fails. scripts/check-nix.sh copies exactly these files
+  # and runs fmt, build and test in the copy, so a file that the build reads
+  # but this set drops fails CI.
+  #
+  # lib.fileset (nixpkgs lib/fileset/default.nix): `unions` coerces each path
+  # and fails on one that does not exist; `fileFilter pred dir` keeps the files
+  # under dir for which pred { name, type, hasExt } holds; `maybeMissing`
+  # gives the empty set for a missing path; `toSource { root, fileset }` copies
+  # only the set's files, at their paths relative to root.
   src = lib.fileset.toSource {
     root = ../.;
     fileset = lib.fileset.unions [
       ../Cargo.toml
       ../Cargo.lock
+      ../rustfmt.toml
       ../src
       ../tests
       # tests/ha starts Redis and Sentinels from the shipped config files.
@@ -47,17 +59,30 @@ rustPlatform.buildRustPackage {
   # `RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --target
   # x86_64-unknown-linux-gnu` gives a static-pie binary.
   #
-  # How the flag reaches rustc: buildRustPackage moves RUSTFLAGS into the
-  # environment, and its cargo hooks always pass `--target <rustcTarget>`. With
+  # How the flag reaches rustc: buildRustPackage passes RUSTFLAGS on to
+  # mkDerivation, so it is in the builder's environment, and its cargo hooks
+  # always pass `--target <rustcTarget>` (pkgs/build-support/rust/hooks/
+  # cargo-build-hook.sh, the `cargo build` line; cargo-check-hook.sh the same
+  # for `cargo test`). The binary therefore lands in target/<rustcTarget>/release,
+  # the releaseDir that cargoInstallHook copies from (build-rust-package/
+  # default.nix, `releaseDir`; its default buildType is "release"). With
   # --target, cargo applies RUSTFLAGS to the target's crates only, never to
   # build scripts or proc macros, which stay dynamic as they must. RUSTFLAGS
-  # also replaces the `target.<triple>.rustflags` (-crt-static) that
-  # cargoSetupHook writes to .cargo/config.toml; cargo uses one source only.
+  # also replaces the `target."<rustcTarget>".rustflags` that cargoSetupHook
+  # writes to .cargo/config.toml (hooks/default.nix, cargoSetupHook's
+  # cargoConfig: `-C target-feature=-crt-static` in older nixpkgs,
+  # `-Cforce-frame-pointers=yes` in newer): cargo takes rustflags from the
+  # first of CARGO_ENCODED_RUSTFLAGS, RUSTFLAGS, target.<triple>.rustflags,
+  # build.rustflags and ignores the rest, so the config's -crt-static can never
+  # win over this +crt-static.
   #
   # glibc.static (libc.a and friends) is given to that one static link as a
   # search path instead of through buildInputs: in buildInputs its libc.a sits
   # on every link's search path ahead of libc.so, dynamic build scripts
-  # included (nixpkgs issue 59267).
+  # included (nixpkgs issue 59267). `static` is one of glibc's outputs: its
+  # postInstall moves lib/*.a there (pkgs/development/libraries/glibc/
+  # default.nix, about line 192, "Put libraries for static linking in a
+  # separate output").
   #
   # Name resolution without NSS modules: glibc 2.34 and later build the
   # `files` and `dns` NSS services into libc itself, so a static binary's
@@ -72,26 +97,69 @@ rustPlatform.buildRustPackage {
   stripAllList = [ "bin" ];
 
   # doCheck (on by default) runs `cargo test` in the package: unit and
-  # integration tests over 127.0.0.1. Tests named redis_* need a Redis server
-  # and run in checks.nix instead.
+  # integration tests over 127.0.0.1. The integration tests that start a Redis
+  # server (tests/it/redis.rs, and metrics::redis_* in tests/it/metrics.rs)
+  # run in checks.nix instead. checkFlags go to every test binary after `--`
+  # (cargo-check-hook.sh); libtest's --skip drops every test whose full path
+  # CONTAINS the pattern, so each pattern names its module: a bare "redis_"
+  # also skipped the pure unit test config::tests::redis_urls_and_passwords,
+  # and a bare "redis::" would skip the RESP parser's redis::resp::tests::*.
+  # scripts/check-nix.sh lists the real test names and checks that exactly
+  # the Redis integration tests are skipped.
   nativeCheckInputs = [
     curl
     util-linux # taskset, prlimit
   ];
   checkFlags = [
     "--skip"
-    "redis_"
+    "redis::redis_"
+    "--skip"
+    "metrics::redis_"
   ];
 
-  # The binary embeds glibc's compiled-in paths (gconv, locale, libdir for
-  # dlopen), which would drag all of glibc into the closure and so into the
-  # image. None is used by this program; rewrite them to dead paths. The ld
-  # wrapper also adds `-rpath $out/lib` to every link unless told not to.
-  nativeBuildInputs = [ removeReferencesTo ];
+  # The static binary embeds glibc's compiled-in paths, and with nixpkgs'
+  # glibc each one is a store path that would drag that package into the
+  # closure, and so into the image (docs/nix.md lists them, as found in the
+  # static binary built in CI):
+  #   - glibc's own: libdir and gconv (lib/gconv), locale, getconf dirs;
+  #   - libgcc: glibc is built with user-defined-trusted-dirs=${libgcc}/lib
+  #     ("the path will be embedded in the resulting binary",
+  #     pkgs/development/libraries/glibc/default.nix, about lines 96-115);
+  #   - libidn2: common.nix points LIBIDN2_SONAME at the store path of
+  #     libidn2.so.0, which getaddrinfo dlopens for AI_IDN lookups.
+  # None is used by this program (no iconv, no locale; std's getaddrinfo never
+  # sets AI_IDN; glibc dlopens libgcc_s only for pthread_cancel and
+  # pthread_exit), so each is rewritten to a dead path.
+  #
+  # nuke-refs rather than remove-references-to -t for each: nuke-refs rewrites
+  # every store path's hash (pkgs/build-support/nuke-references/nuke-refs.sh,
+  # the perl line, about line 26), while -t needs the exact derivation behind
+  # each path (remove-references-to.sh, the sed loop, about line 29), and the
+  # libgcc and libidn2 that glibc was built with come from the stdenv
+  # bootstrap, not necessarily pkgs.libidn2. Blanket nuking alone would make
+  # allowedReferences below a formality, so the loop first names each store
+  # path and fails on any outside the three expected packages: a new embedded
+  # path (a crate pulling in another libc piece) stops this build with its
+  # name, as it stops scripts/check-nix.sh first. Naming no glibc output here
+  # also keeps glibc.debug (separateDebugInfo) and the other outputs out of
+  # the build's inputs, which the old `glibc.outputs` loop downloaded for
+  # nothing.
+  #
+  # The ld wrapper also adds `-rpath $out/lib` to every link unless told not
+  # to (glibc's own default.nix sets NIX_NO_SELF_RPATH the same way).
+  nativeBuildInputs = [ nukeReferences ];
   NIX_NO_SELF_RPATH = true;
   postFixup = ''
-    remove-references-to ${lib.concatMapStringsSep " " (o: "-t ${glibc.${o}}") glibc.outputs} \
-      $out/bin/counter
+    for ref in $(grep -aoE "$NIX_STORE/[a-z0-9]{32}-[A-Za-z0-9+._?=-]+" $out/bin/counter | sort -u); do
+      case "''${ref#"$NIX_STORE"/*-}" in
+        glibc-* | *libgcc* | libidn2-*) echo "nuking $ref" ;;
+        *)
+          echo "unexpected store path $ref in bin/counter: see nix/package.nix and docs/nix.md" >&2
+          exit 1
+          ;;
+      esac
+    done
+    nuke-refs $out/bin/counter
   '';
   # The guarantee the image relies on: the closure is this binary, nothing else.
   allowedReferences = [ ];

@@ -1,5 +1,12 @@
 # `nix develop`: the toolchain and the tools the README and the Makefile use.
 # Owns the developer environment only; builds happen in package.nix.
+#
+# Every name below is a nixpkgs 25.11 top-level attribute (pkgs/top-level/
+# all-packages.nix or pkgs/by-name/): cargo, rustc, clippy, rustfmt,
+# rust-analyzer, curl, wrk, redis, kubectl, jq, gnumake; rustPlatform.rustLibSrc
+# is the std source that rust-analyzer reads (pkgs/development/compilers/rust/
+# make-rust-platform.nix). Nothing here has an unverified hash: go-wrk, the one
+# package built from a pinned commit, is its own flake output instead.
 {
   mkShell,
   rustPlatform,
@@ -10,7 +17,6 @@
   rust-analyzer,
   curl,
   wrk,
-  go-wrk,
   redis,
   kubectl,
   jq,
@@ -24,8 +30,7 @@ mkShell {
     rustfmt
     rust-analyzer
     curl # drive the endpoints by hand
-    wrk # load, C
-    go-wrk # load, Go (the README's numbers); see go-wrk.nix
+    wrk # load, C; go-wrk (the README's numbers) is `nix run .#go-wrk`, see go-wrk.nix
     redis # redis-server for the shared-counter mode and its tests
     kubectl
     jq

@@ -78,21 +78,26 @@ fn main() -> ExitCode {
     }
     log::info("listening", &[("addr", &server.addr)]);
 
+    // The signal path reacts first and reports second: each phase change happens before its log line, because
+    // a write to stderr can block (a full pipe, a slow log collector) and /ready must turn 503 at once.
     let Some(signal) = termination.wait(None) else {
         return ExitCode::FAILURE;
     };
-    log::info("drain begins", &[("signal", &signal), ("drain_seconds", &config.drain_seconds)]);
+    let signalled = std::time::Instant::now();
     app.lifecycle.advance(Phase::Draining);
+    log::info("drain begins", &[("signal", &signal), ("drain_seconds", &config.drain_seconds)]);
     if config.drain_seconds > 0 {
-        // A second signal cuts the drain short.
-        if let Some(again) = termination.wait(Some(Duration::from_secs(config.drain_seconds))) {
+        // A second signal cuts the drain short. The wait is measured from the signal, not from the log line:
+        // a blocked stderr write must not lengthen the drain.
+        let drain = Duration::from_secs(config.drain_seconds);
+        if let Some(again) = termination.wait(Some(drain.saturating_sub(signalled.elapsed()))) {
             log::info("drain cut short", &[("signal", &again)]);
         }
     }
     let open = app.metrics.totals().connections_open();
-    log::info("stopping", &[("open_connections", &open), ("deadline_seconds", &SHUTDOWN_DEADLINE_SECS)]);
     app.lifecycle.advance(Phase::Stopping);
     server.wake_all();
+    log::info("stopping", &[("open_connections", &open), ("deadline_seconds", &SHUTDOWN_DEADLINE_SECS)]);
     server.join();
     let totals = app.metrics.totals();
     let uptime = counter::server::worker::unix_now().saturating_sub(start_time_secs);

@@ -5,7 +5,6 @@ mod concurrency;
 mod curl;
 mod endpoints;
 mod framing;
-mod hostile;
 mod metrics;
 mod os;
 mod pipelining;

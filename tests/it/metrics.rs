@@ -87,7 +87,7 @@ fn metrics_move_as_requests_are_made() {
     let closes = closed(&after, "close_requested");
     let r = exchange(&server, b"GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", 1);
     assert!(r[0].closes());
-    assert!(eventually(Duration::from_secs(5), || closed(&scrape(&server), "close_requested") == closes + 1.0));
+    assert!(eventually(Duration::from_secs(10), || closed(&scrape(&server), "close_requested") == closes + 1.0));
 
     // A bad request is a 400 from "other", and its connection closes for that reason.
     let bad = closed(&after, "bad_request");
@@ -100,13 +100,13 @@ fn metrics_move_as_requests_are_made() {
     let now = scrape(&server);
     assert_eq!(requests(&now, "other", "400"), 1.0);
     assert_eq!(requests(&now, "other", "404"), 0.0);
-    assert!(eventually(Duration::from_secs(5), || closed(&scrape(&server), "bad_request") == bad + 1.0));
+    assert!(eventually(Duration::from_secs(10), || closed(&scrape(&server), "bad_request") == bad + 1.0));
     assert_eq!(get(&server, "/nope").status, 404);
     assert_eq!(requests(&scrape(&server), "other", "404"), 1.0);
 
     // Closed connections move out of the open gauge: only the scrape's own connection (and perhaps the
     // previous scrapes', whose close the server may not have read yet) is open.
-    assert!(eventually(Duration::from_secs(5), || value(&scrape(&server), "counter_connections_open", &[]) == 1.0));
+    assert!(eventually(Duration::from_secs(10), || value(&scrape(&server), "counter_connections_open", &[]) == 1.0));
 }
 
 #[test]

@@ -84,5 +84,5 @@ fn running_out_of_fds_does_not_spin_and_recovers() {
     let st =
         Command::new("prlimit").args([&format!("--pid={pid}"), &format!("--nofile={soft}:{hard}")]).status().unwrap();
     assert!(st.success());
-    assert!(eventually(Duration::from_secs(5), || get(&server, "/health").status == 200));
+    assert!(eventually(Duration::from_secs(10), || get(&server, "/health").status == 200));
 }

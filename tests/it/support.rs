@@ -11,11 +11,17 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_counter");
 
+/// How long a read may wait before the test calls it a hang, and how long a start may take. Generous on
+/// purpose: a loaded machine can stall a process for seconds, and a passing test never waits for it.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
 /// A running server process; killed on drop.
 pub struct Server {
     pub child: Child,
     pub addr: SocketAddr,
     pub logs: Arc<Mutex<Vec<String>>>,
+    /// The thread copying stderr into `logs`; it ends at EOF, once the process has exited.
+    log_reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Server {
@@ -35,7 +41,7 @@ impl Server {
         let logs = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = std::sync::mpsc::channel();
         let sink = Arc::clone(&logs);
-        std::thread::spawn(move || {
+        let log_reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 let addr = line.split("addr=").nth(1).filter(|_| line.contains("msg=listening")).map(str::to_string);
                 sink.lock().unwrap().push(line);
@@ -44,13 +50,13 @@ impl Server {
                 }
             }
         });
-        let addr = rx.recv_timeout(Duration::from_secs(10)).expect("server did not log its address");
-        Server { child, addr: addr.parse().expect("address"), logs }
+        let addr = rx.recv_timeout(PATIENCE).expect("server did not log its address");
+        Server { child, addr: addr.parse().expect("address"), logs, log_reader: Some(log_reader) }
     }
 
     pub fn connect(&self) -> TcpStream {
         let s = TcpStream::connect(self.addr).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.set_read_timeout(Some(PATIENCE)).unwrap();
         s.set_nodelay(true).unwrap();
         s
     }
@@ -66,11 +72,15 @@ impl Server {
         }
     }
 
-    /// Waits for the process to exit, up to `timeout`; returns its exit code.
+    /// Waits for the process to exit, up to `timeout`; returns its exit code. Once it returns Some, `logs`
+    /// holds every line the process wrote: the copy has reached EOF.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
+                if let Some(reader) = self.log_reader.take() {
+                    let _ = reader.join();
+                }
                 return status.code();
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -163,7 +173,7 @@ pub fn get(server: &Server, path: &str) -> Response {
     exchange(server, raw.as_bytes(), 1).remove(0)
 }
 
-/// True when the peer closed the connection (EOF) within the read timeout.
+/// True when the peer closed the connection (EOF) within the read timeout (`PATIENCE` for `Server::connect`).
 pub fn sees_eof<R: Read>(r: &mut R) -> bool {
     let mut buf = [0u8; 1024];
     loop {
@@ -176,7 +186,8 @@ pub fn sees_eof<R: Read>(r: &mut R) -> bool {
     }
 }
 
-/// Polls `cond` every 20 ms until it holds or `timeout` passes.
+/// Polls `cond` every 20 ms until it holds or `timeout` passes. Give it 10 s or more: it returns as soon as
+/// `cond` holds, so a generous deadline costs a quiet machine nothing.
 pub fn eventually(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
     loop {
