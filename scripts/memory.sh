@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Memory per idle keep-alive connection: starts the release binary on 127.0.0.1, measures its RSS idle, then with
 # CONNS (default 10,000) idle keep-alive connections, each of which sent one request and read its response, and
-# prints RSS and bytes per idle connection against the target (README "Robustness" explains it). Bounded: the
+# prints RSS and bytes per idle connection against the target (docs/robustness.md explains it). Bounded: the
 # client gives up after 60 s. Exits non-zero when the target is missed or a connection was not served.
 # Usage: scripts/memory.sh [CONNS]
 set -euo pipefail

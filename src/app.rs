@@ -8,7 +8,7 @@ use crate::http::response::{self, Kind, Persist};
 use crate::http::route::{route, Endpoint, Route};
 use crate::lifecycle::Lifecycle;
 use crate::limits::{DEFERRED_PER_CONNECTION_MAX, OUTPUT_HIGH_WATER_BYTES};
-use crate::metrics::{Info, Metrics, WorkerMetrics};
+use crate::metrics::{self, Info, Metrics, WorkerMetrics};
 
 /// How this worker answers `/status`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,6 +73,18 @@ pub enum SharedResult {
     Values { first: u64, last_changed: u64 },
     /// Redis was unreachable, timed out or refused: 503, never a made-up value.
     Unavailable,
+}
+
+/// The `endpoint` label a response is counted under; `None` (a path outside the route table) is "other".
+fn endpoint_label(endpoint: Option<Endpoint>) -> metrics::Endpoint {
+    match endpoint {
+        Some(Endpoint::Status) => metrics::Endpoint::Status,
+        Some(Endpoint::StatusV2) => metrics::Endpoint::StatusV2,
+        Some(Endpoint::Health) => metrics::Endpoint::Health,
+        Some(Endpoint::Ready) => metrics::Endpoint::Ready,
+        Some(Endpoint::Metrics) => metrics::Endpoint::Metrics,
+        None => metrics::Endpoint::Other,
+    }
 }
 
 fn persist_of(request: &Request<'_>) -> Persist {
@@ -167,7 +179,7 @@ impl App {
             }
             Route::NotFound { head_only } => (None, fixed(out, response::NOT_FOUND, dates, head_only)),
         };
-        stats.request(endpoint, code);
+        stats.request(endpoint_label(endpoint), code);
         persist != Persist::Close
     }
 
@@ -192,7 +204,7 @@ impl App {
             HttpError::VersionNotSupported => response::VERSION_NOT_SUPPORTED,
         };
         response::fixed(out, kind, dates.imf(), Persist::Close, false);
-        stats.request(None, kind.code);
+        stats.request(metrics::Endpoint::Other, kind.code);
     }
 }
 
@@ -297,11 +309,11 @@ impl App {
                 SharedResult::Values { first, last_changed } => {
                     let snapshot = Snapshot { counter: first + i as u64, last_changed };
                     counter(out, dates, snapshot, persist, false);
-                    stats.request(Some(Endpoint::Status), 200);
+                    stats.request(metrics::Endpoint::Status, 200);
                 }
                 SharedResult::Unavailable => {
                     response::fixed(out, response::BACKEND_UNAVAILABLE, dates.imf(), persist, false);
-                    stats.request(Some(Endpoint::Status), response::BACKEND_UNAVAILABLE.code);
+                    stats.request(metrics::Endpoint::Status, response::BACKEND_UNAVAILABLE.code);
                 }
             }
             close = persist == Persist::Close;

@@ -4,7 +4,7 @@
 use std::fmt::{Display, Write as _};
 use std::io::Write as _;
 
-use crate::http::date::rfc3339;
+use crate::calendar::rfc3339;
 use crate::sync::{AtomicU8, Ordering};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -3,6 +3,10 @@
 //! It decides nothing about what happens: the code that sees an event records it (app.rs: requests; conn.rs:
 //! bytes and reads; worker.rs: connections; redis/link.rs: the link). No I/O, no clock reads, no allocation
 //! after start.
+//!
+//! Everything that records sits above it, so it owns its label sets (`Endpoint`, `Close`, `RedisFault`) and each
+//! caller maps its own types onto them where it records: this file imports nothing from `http/`, `server/` or
+//! `redis/`, only from the leaves.
 
 use std::fmt;
 use std::io::Write as _;
@@ -14,21 +18,44 @@ use std::time::Duration;
 use crossbeam_utils::CachePadded;
 
 use crate::counter::Snapshot;
-use crate::http::route::Endpoint;
 use crate::limits::{METRICS_BODY_BYTES_MAX, SENTINELS_MAX};
-use crate::redis::link::Fault;
-use crate::server::conn::CloseReason;
 use crate::sync::{AtomicU64, Ordering};
 
-/// `endpoint` label values; "other" is every path not in the route table (404) and every unparsable request.
+/// The `endpoint` label of a response. The discriminant indexes `ENDPOINTS`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    Status = 0,
+    StatusV2 = 1,
+    Health = 2,
+    Ready = 3,
+    Metrics = 4,
+    /// Every path not in the route table (404) and every unparsable request.
+    Other = 5,
+}
+
+/// `endpoint` label values, in `Endpoint`'s order.
 const ENDPOINTS: [&str; 6] = ["/status", "/statusV2", "/health", "/ready", "/metrics", "other"];
-const OTHER_ENDPOINT: usize = 5;
 
 /// `code` label values: every status the server can send (response.rs), then a catch-all that stays at zero.
 const CODES: [&str; 10] = ["200", "400", "404", "405", "413", "414", "431", "503", "505", "other"];
 
-/// `reason` label values of closed connections. "refused": accepted by the kernel, then closed at once because
-/// the worker's connection table was full.
+/// The `reason` label of a closed connection. The discriminant indexes `CLOSE_REASONS`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Close {
+    ClientClose = 0,
+    CloseRequested = 1,
+    BadRequest = 2,
+    IdleTimeout = 3,
+    HeaderTimeout = 4,
+    SendTimeout = 5,
+    Shutdown = 6,
+    Error = 7,
+    /// Accepted by the kernel, then closed at once: the worker's connection table was full (or registration
+    /// failed).
+    Refused = 8,
+}
+
+/// `reason` label values, in `Close`'s order.
 const CLOSE_REASONS: [&str; 9] = [
     "client_close",
     "close_requested",
@@ -40,9 +67,29 @@ const CLOSE_REASONS: [&str; 9] = [
     "error",
     "refused",
 ];
-const REFUSED: usize = 8;
 
-/// `kind` label values of Redis link faults, one per `redis::link::Fault`.
+/// The `kind` label of a Redis link fault. The discriminant indexes `FAULTS`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RedisFault {
+    Resolve = 0,
+    Connect = 1,
+    Io = 2,
+    Timeout = 3,
+    Protocol = 4,
+    Auth = 5,
+    Loading = 6,
+    Busy = 7,
+    ReadOnly = 8,
+    Closed = 9,
+    NotPrimary = 10,
+    NoReplicas = 11,
+    MasterDown = 12,
+    NoSentinel = 13,
+    SentinelAuth = 14,
+    UnknownMaster = 15,
+}
+
+/// `kind` label values, in `RedisFault`'s order.
 const FAULTS: [&str; 16] = [
     "resolve",
     "connect",
@@ -62,12 +109,28 @@ const FAULTS: [&str; 16] = [
     "unknown_master",
 ];
 
-/// `kind` label values of one Sentinel's failures to name the primary.
+/// The `kind` label of one Sentinel's failure to name the primary. The discriminant indexes `SENTINEL_FAULTS`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SentinelFault {
+    Connect = 0,
+    Timeout = 1,
+    Auth = 2,
+    UnknownMaster = 3,
+    Other = 4,
+}
+
+/// `kind` label values, in `SentinelFault`'s order.
 const SENTINEL_FAULTS: [&str; 5] = ["connect", "timeout", "auth", "unknown_master", "other"];
 
 /// Distinct primaries shown by `counter_redis_primary_info`: during a failover workers move one by one, so two
 /// are normal; more than four would mean the Sentinels disagree wildly, and the first four tell that story.
 const PRIMARIES_SHOWN_MAX: usize = 4;
+
+// Each label enum's last variant is its array's last entry, so an index never runs past the array.
+const _: () = assert!(Endpoint::Other as usize == ENDPOINTS.len() - 1);
+const _: () = assert!(Close::Refused as usize == CLOSE_REASONS.len() - 1);
+const _: () = assert!(RedisFault::UnknownMaster as usize == FAULTS.len() - 1);
+const _: () = assert!(SentinelFault::Other as usize == SENTINEL_FAULTS.len() - 1);
 
 /// Requests answered per read(2): powers of two up to 64, then +Inf (a 64 KiB read holds hundreds).
 const PER_READ_LE: [&str; 8] = ["1", "2", "4", "8", "16", "32", "64", "+Inf"];
@@ -81,17 +144,6 @@ const LATENCY_LE: [&str; 14] = [
     "+Inf",
 ];
 
-fn endpoint_index(endpoint: Option<Endpoint>) -> usize {
-    match endpoint {
-        Some(Endpoint::Status) => 0,
-        Some(Endpoint::StatusV2) => 1,
-        Some(Endpoint::Health) => 2,
-        Some(Endpoint::Ready) => 3,
-        Some(Endpoint::Metrics) => 4,
-        None => OTHER_ENDPOINT,
-    }
-}
-
 fn code_index(code: u16) -> usize {
     match code {
         200 => 0,
@@ -104,50 +156,6 @@ fn code_index(code: u16) -> usize {
         503 => 7,
         505 => 8,
         _ => 9,
-    }
-}
-
-fn close_index(reason: CloseReason) -> usize {
-    match reason {
-        CloseReason::PeerClosed => 0,
-        CloseReason::Done => 1,
-        CloseReason::BadRequest => 2,
-        CloseReason::IdleTimeout => 3,
-        CloseReason::HeaderTimeout => 4,
-        CloseReason::SendTimeout => 5,
-        CloseReason::Shutdown => 6,
-        CloseReason::Error => 7,
-    }
-}
-
-fn fault_index(fault: Fault) -> usize {
-    match fault {
-        Fault::Resolve => 0,
-        Fault::Connect => 1,
-        Fault::Io => 2,
-        Fault::Timeout => 3,
-        Fault::Protocol => 4,
-        Fault::Auth => 5,
-        Fault::Loading => 6,
-        Fault::Busy => 7,
-        Fault::ReadOnly => 8,
-        Fault::Closed => 9,
-        Fault::NotPrimary => 10,
-        Fault::NoReplicas => 11,
-        Fault::MasterDown => 12,
-        Fault::NoSentinel => 13,
-        Fault::SentinelAuth => 14,
-        Fault::UnknownMaster => 15,
-    }
-}
-
-fn sentinel_fault_index(fault: Fault) -> usize {
-    match fault {
-        Fault::Resolve | Fault::Connect => 0,
-        Fault::Timeout => 1,
-        Fault::SentinelAuth | Fault::Auth => 2,
-        Fault::UnknownMaster => 3,
-        _ => 4,
     }
 }
 
@@ -248,9 +256,9 @@ pub struct WorkerMetrics {
 }
 
 impl WorkerMetrics {
-    /// One response: `endpoint` None for a path outside the route table or an unparsable request.
-    pub fn request(&self, endpoint: Option<Endpoint>, code: u16) {
-        add(&self.requests[endpoint_index(endpoint)][code_index(code)], 1);
+    /// One response.
+    pub fn request(&self, endpoint: Endpoint, code: u16) {
+        add(&self.requests[endpoint as usize][code_index(code)], 1);
     }
 
     pub fn bytes_in(&self, n: usize) {
@@ -272,13 +280,8 @@ impl WorkerMetrics {
         add(&self.accepted, 1);
     }
 
-    pub fn closed(&self, reason: CloseReason) {
-        add(&self.closed[close_index(reason)], 1);
-    }
-
-    /// An accepted socket closed at once: the connection table is full (or registration failed).
-    pub fn refused(&self) {
-        add(&self.closed[REFUSED], 1);
+    pub fn closed(&self, reason: Close) {
+        add(&self.closed[reason as usize], 1);
     }
 
     /// One script call carrying `k` deferred /status requests.
@@ -294,8 +297,8 @@ impl WorkerMetrics {
         self.latency.observe(bucket, micros);
     }
 
-    pub fn redis_fault(&self, fault: Fault) {
-        add(&self.redis_faults[fault_index(fault)], 1);
+    pub fn redis_fault(&self, fault: RedisFault) {
+        add(&self.redis_faults[fault as usize], 1);
     }
 
     /// The link's state changed; `reconnect`: it is ready again after a connection that was ready was lost.
@@ -337,9 +340,9 @@ impl WorkerMetrics {
     }
 
     /// Sentinel `index` (in `--redis-sentinels` order) did not name the primary.
-    pub fn redis_sentinel_fault(&self, index: usize, fault: Fault) {
+    pub fn redis_sentinel_fault(&self, index: usize, fault: SentinelFault) {
         if let Some(row) = self.redis_sentinel_faults.get(index) {
-            add(&row[sentinel_fault_index(fault)], 1);
+            add(&row[fault as usize], 1);
         }
     }
 
@@ -579,7 +582,7 @@ impl Page {
         for (e, endpoint) in ENDPOINTS.iter().enumerate() {
             for (c, code) in CODES.iter().enumerate() {
                 // Always the 200 of every real endpoint (so rates start at zero), else only what happened.
-                if t.requests[e][c] > 0 || (c == 0 && e != OTHER_ENDPOINT) {
+                if t.requests[e][c] > 0 || (c == 0 && e != Endpoint::Other as usize) {
                     let labels = [("endpoint", *endpoint), ("code", *code)];
                     sample(s, "counter_http_requests_total", "", &labels, Num::Int(t.requests[e][c]));
                 }
@@ -665,7 +668,7 @@ impl Page {
         let name = "counter_redis_primary_info";
         family(s, name, "gauge", "The primary each ready worker talks to, by address; the value is the worker count.");
         for (packed, workers) in t.primaries.iter().take(t.primaries_len) {
-            // An address is at most 47 bytes ("[v6%scope]:port" without scope here); formatted on the stack.
+            // An address is at most 47 bytes ("[v6]:port"); formatted on the stack.
             let mut buf = [0u8; 64];
             let mut cursor = std::io::Cursor::new(&mut buf[..]);
             if let Some(addr) = unpack(*packed) {
@@ -767,16 +770,77 @@ mod tests {
         }
     }
 
+    /// A label enum and its array are two lists kept in step by hand: each variant must find its own name.
+    #[test]
+    fn every_label_enum_names_its_own_label() {
+        let endpoints = [
+            (Endpoint::Status, "/status"),
+            (Endpoint::StatusV2, "/statusV2"),
+            (Endpoint::Health, "/health"),
+            (Endpoint::Ready, "/ready"),
+            (Endpoint::Metrics, "/metrics"),
+            (Endpoint::Other, "other"),
+        ];
+        for (endpoint, label) in endpoints {
+            assert_eq!(ENDPOINTS[endpoint as usize], label);
+        }
+        let closes = [
+            (Close::ClientClose, "client_close"),
+            (Close::CloseRequested, "close_requested"),
+            (Close::BadRequest, "bad_request"),
+            (Close::IdleTimeout, "idle_timeout"),
+            (Close::HeaderTimeout, "header_timeout"),
+            (Close::SendTimeout, "send_timeout"),
+            (Close::Shutdown, "shutdown"),
+            (Close::Error, "error"),
+            (Close::Refused, "refused"),
+        ];
+        for (close, label) in closes {
+            assert_eq!(CLOSE_REASONS[close as usize], label);
+        }
+        let faults = [
+            (RedisFault::Resolve, "resolve"),
+            (RedisFault::Connect, "connect"),
+            (RedisFault::Io, "io"),
+            (RedisFault::Timeout, "timeout"),
+            (RedisFault::Protocol, "protocol"),
+            (RedisFault::Auth, "auth"),
+            (RedisFault::Loading, "loading"),
+            (RedisFault::Busy, "busy"),
+            (RedisFault::ReadOnly, "readonly"),
+            (RedisFault::Closed, "closed"),
+            (RedisFault::NotPrimary, "not_primary"),
+            (RedisFault::NoReplicas, "noreplicas"),
+            (RedisFault::MasterDown, "masterdown"),
+            (RedisFault::NoSentinel, "no_sentinel"),
+            (RedisFault::SentinelAuth, "sentinel_auth"),
+            (RedisFault::UnknownMaster, "unknown_master"),
+        ];
+        for (fault, label) in faults {
+            assert_eq!(FAULTS[fault as usize], label);
+        }
+        let sentinel_faults = [
+            (SentinelFault::Connect, "connect"),
+            (SentinelFault::Timeout, "timeout"),
+            (SentinelFault::Auth, "auth"),
+            (SentinelFault::UnknownMaster, "unknown_master"),
+            (SentinelFault::Other, "other"),
+        ];
+        for (fault, label) in sentinel_faults {
+            assert_eq!(SENTINEL_FAULTS[fault as usize], label);
+        }
+    }
+
     #[test]
     fn sums_every_worker_and_renders_what_it_summed() {
         let metrics =
             Metrics::new(2, Info { start_time_secs: 1_700_000_000, cpu_limit_cores: Some(1.5), redis_sentinels: 0 });
-        metrics.worker(0).request(Some(Endpoint::Status), 200);
-        metrics.worker(1).request(Some(Endpoint::Status), 200);
-        metrics.worker(1).request(None, 400);
+        metrics.worker(0).request(Endpoint::Status, 200);
+        metrics.worker(1).request(Endpoint::Status, 200);
+        metrics.worker(1).request(Endpoint::Other, 400);
         metrics.worker(0).answered_per_read(3);
         metrics.worker(1).accepted();
-        metrics.worker(1).closed(CloseReason::BadRequest);
+        metrics.worker(1).closed(Close::BadRequest);
         let page = metrics.page(Snapshot { counter: 2, last_changed: 5 }, Snapshot::default(), false);
         let mut out = Vec::new();
         page.write(&mut out);

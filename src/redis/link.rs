@@ -5,7 +5,8 @@
 //! I/O: every socket is non-blocking and registered in the worker's Poll (host name resolution at connect time
 //! is the one blocking call; see `connect`).
 //!
-//! It knows nothing of HTTP: a batch of k requests goes in, and `(k, SharedResult)` comes out, in order.
+//! It knows nothing of HTTP or of connections: a batch of k increments goes in, and `(k, BatchResult)` comes out,
+//! in order. The server splits that among the requests it batched.
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
@@ -18,7 +19,6 @@ use mio::{Interest, Registry, Token};
 use super::resp::{self, error_kind, Listing, RedisErrorKind, Reply, Status};
 use super::script;
 use super::sentinel::{self, Answer, Sentinels};
-use crate::app::SharedResult;
 use crate::config::RedisTarget;
 use crate::counter::Snapshot;
 use crate::limits::{
@@ -27,7 +27,7 @@ use crate::limits::{
     SENTINELS_MAX,
 };
 use crate::log;
-use crate::metrics::Slot;
+use crate::metrics::{RedisFault, SentinelFault, Slot};
 
 const _: () = assert!(REDIS_READ_BUFFER_BYTES >= resp::REPLY_BYTES_MAX);
 const _: () = assert!(REDIS_READ_BUFFER_BYTES >= resp::LISTING_BYTES_MAX);
@@ -75,6 +75,17 @@ enum Entry {
     },
 }
 
+/// What one batch got from Redis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BatchResult {
+    /// The batch's k increments hold the consecutive values `first ..= first + k - 1`, all changed at
+    /// `last_changed` (Redis TIME, seconds).
+    Values { first: u64, last_changed: u64 },
+    /// Redis was unreachable, timed out, refused, or the values could not be handed out (a WAIT shortfall,
+    /// the tripwire): no value, never a made-up or repeated one.
+    Failed,
+}
+
 /// Why the link went down, for the one log line per state change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
@@ -103,6 +114,39 @@ pub enum Fault {
 }
 
 impl Fault {
+    /// The `kind` label the metrics count this fault under.
+    fn label(self) -> RedisFault {
+        match self {
+            Fault::Resolve => RedisFault::Resolve,
+            Fault::Connect => RedisFault::Connect,
+            Fault::Io => RedisFault::Io,
+            Fault::Timeout => RedisFault::Timeout,
+            Fault::Protocol => RedisFault::Protocol,
+            Fault::Auth => RedisFault::Auth,
+            Fault::Loading => RedisFault::Loading,
+            Fault::Busy => RedisFault::Busy,
+            Fault::ReadOnly => RedisFault::ReadOnly,
+            Fault::Closed => RedisFault::Closed,
+            Fault::NotPrimary => RedisFault::NotPrimary,
+            Fault::NoReplicas => RedisFault::NoReplicas,
+            Fault::MasterDown => RedisFault::MasterDown,
+            Fault::NoSentinel => RedisFault::NoSentinel,
+            Fault::SentinelAuth => RedisFault::SentinelAuth,
+            Fault::UnknownMaster => RedisFault::UnknownMaster,
+        }
+    }
+
+    /// The `kind` label of one Sentinel's failure to name the primary.
+    fn sentinel_label(self) -> SentinelFault {
+        match self {
+            Fault::Resolve | Fault::Connect => SentinelFault::Connect,
+            Fault::Timeout => SentinelFault::Timeout,
+            Fault::SentinelAuth | Fault::Auth => SentinelFault::Auth,
+            Fault::UnknownMaster => SentinelFault::UnknownMaster,
+            _ => SentinelFault::Other,
+        }
+    }
+
     /// Means "this node is not the primary (any more)": find the primary again soon, not at the backoff's pace.
     fn not_primary(self) -> bool {
         matches!(self, Fault::NotPrimary | Fault::ReadOnly | Fault::NoReplicas | Fault::MasterDown | Fault::Loading)
@@ -218,7 +262,7 @@ impl Link {
     }
 
     /// Sends one script call for `k` deferred requests. The caller checked `can_send`.
-    pub fn send_batch(&mut self, k: usize, now: Instant, registry: &Registry, done: &mut Vec<(usize, SharedResult)>) {
+    pub fn send_batch(&mut self, k: usize, now: Instant, registry: &Registry, done: &mut Vec<(usize, BatchResult)>) {
         self.out.extend_from_slice(&self.evalsha);
         script::finish_batch(&mut self.out, k);
         self.push_batch(k, now);
@@ -239,7 +283,7 @@ impl Link {
     }
 
     /// Timers: reconnect when the backoff expired; fail everything when a round trip or connect timed out.
-    pub fn maintain(&mut self, now: Instant, registry: &Registry, done: &mut Vec<(usize, SharedResult)>) {
+    pub fn maintain(&mut self, now: Instant, registry: &Registry, done: &mut Vec<(usize, BatchResult)>) {
         let expired = self.next_wakeup(now).is_some_and(|d| d.is_zero());
         match self.state {
             State::Down { .. } if expired => self.connect(now, registry, done),
@@ -255,7 +299,7 @@ impl Link {
     /// Resolution uses getaddrinfo, which blocks: it runs only here, at (re)connect time and never per request,
     /// and resolves Kubernetes Service names from the cluster DNS in about a millisecond. Possible optimization
     /// (not needed yet): resolve on a helper thread.
-    fn connect(&mut self, now: Instant, registry: &Registry, done: &mut Vec<(usize, SharedResult)>) {
+    fn connect(&mut self, now: Instant, registry: &Registry, done: &mut Vec<(usize, BatchResult)>) {
         if !self.sentinels.is_empty() {
             self.sentinels.start_round();
             return self.ask_next_sentinel(now, registry, done);
@@ -292,7 +336,7 @@ impl Link {
         addr: SocketAddr,
         now: Instant,
         registry: &Registry,
-        done: &mut Vec<(usize, SharedResult)>,
+        done: &mut Vec<(usize, BatchResult)>,
     ) {
         self.primary = Some(addr);
         match self.open(addr, registry) {
@@ -303,7 +347,7 @@ impl Link {
 
     /// Guidelines step 1: the next Sentinel in turn, with a short timeout; none left this round: down, and the
     /// backoff decides when the next round starts.
-    fn ask_next_sentinel(&mut self, now: Instant, registry: &Registry, done: &mut Vec<(usize, SharedResult)>) {
+    fn ask_next_sentinel(&mut self, now: Instant, registry: &Registry, done: &mut Vec<(usize, BatchResult)>) {
         while let Some((index, addr)) = self.sentinels.next_to_ask() {
             let resolved = (addr.host.as_str(), addr.port).to_socket_addrs().map(|mut a| a.next());
             let opened = match resolved {
@@ -328,7 +372,7 @@ impl Link {
         fault: Fault,
         now: Instant,
         registry: &Registry,
-        done: &mut Vec<(usize, SharedResult)>,
+        done: &mut Vec<(usize, BatchResult)>,
     ) {
         self.close(registry);
         self.note_sentinel_fault(index, fault);
@@ -336,7 +380,7 @@ impl Link {
     }
 
     fn note_sentinel_fault(&mut self, index: usize, fault: Fault) {
-        self.stats.redis_sentinel_fault(index, fault);
+        self.stats.redis_sentinel_fault(index, fault.sentinel_label());
         if self.sentinel_logged[index] == Some(fault) {
             return;
         }
@@ -382,7 +426,7 @@ impl Link {
     }
 
     /// A readiness event on the link's socket. Completed batches are appended to `done`, in order.
-    pub fn on_event(&mut self, now: Instant, registry: &Registry, done: &mut Vec<(usize, SharedResult)>) {
+    pub fn on_event(&mut self, now: Instant, registry: &Registry, done: &mut Vec<(usize, BatchResult)>) {
         let result = self.progress(now, done);
         match (result, self.state) {
             (Err(fault), State::Asking { index, .. }) => self.sentinel_failed(index, fault, now, registry, done),
@@ -400,7 +444,7 @@ impl Link {
         }
     }
 
-    fn progress(&mut self, now: Instant, done: &mut Vec<(usize, SharedResult)>) -> Result<(), Fault> {
+    fn progress(&mut self, now: Instant, done: &mut Vec<(usize, BatchResult)>) -> Result<(), Fault> {
         if let State::Connecting { .. } | State::Asking { connected: false, .. } = self.state {
             let Some(stream) = &self.stream else { return Err(Fault::Connect) };
             match stream.take_error() {
@@ -456,7 +500,7 @@ impl Link {
         Ok(())
     }
 
-    fn read(&mut self, now: Instant, done: &mut Vec<(usize, SharedResult)>) -> Result<(), Fault> {
+    fn read(&mut self, now: Instant, done: &mut Vec<(usize, BatchResult)>) -> Result<(), Fault> {
         loop {
             let Some(stream) = self.stream.as_mut() else { return Ok(()) };
             if self.input_len == self.input.len() {
@@ -498,7 +542,7 @@ impl Link {
         }
     }
 
-    fn on_reply(&mut self, reply: Owned, now: Instant, done: &mut Vec<(usize, SharedResult)>) -> Result<(), Fault> {
+    fn on_reply(&mut self, reply: Owned, now: Instant, done: &mut Vec<(usize, BatchResult)>) -> Result<(), Fault> {
         let Some(entry) = self.fifo.pop_front() else { return Err(Fault::Protocol) };
         match (entry, reply) {
             (Entry::SentinelAuth, Owned::Ok) => Ok(()),
@@ -548,7 +592,7 @@ impl Link {
             }
             (Entry::Wait { .. }, _) => {
                 if let Some((k, ..)) = self.held.take() {
-                    done.push((k, SharedResult::Unavailable));
+                    done.push((k, BatchResult::Failed));
                 }
                 Err(Fault::Protocol)
             }
@@ -616,7 +660,7 @@ impl Link {
     /// A batch's WAIT reply: its values go out only if enough replicas have them, so a replica promoted after a
     /// crash of this primary already holds the counter past them. Otherwise the whole batch answers 503: the
     /// values are skipped (a gap), never handed out unreplicated.
-    fn acknowledged(&mut self, acks: i64, k: usize, first: u64, seconds: u64, done: &mut Vec<(usize, SharedResult)>) {
+    fn acknowledged(&mut self, acks: i64, k: usize, first: u64, seconds: u64, done: &mut Vec<(usize, BatchResult)>) {
         let wanted = i64::from(self.target.wait_replicas);
         if acks >= wanted {
             if self.short {
@@ -633,14 +677,14 @@ impl Link {
                 &[("worker", &self.worker), ("acks", &acks), ("wanted", &wanted)],
             );
         }
-        done.push((k, SharedResult::Unavailable));
+        done.push((k, BatchResult::Failed));
     }
 
     /// The tripwire, the last check before values leave: a batch at or below the highest value this worker
     /// handed out means Redis lost increments (a failover to a replica that lacked them, a restart from an old
     /// file) and these values were handed out already. Never shown: 503, and Redis' counter, which this batch
     /// advanced, climbs past the mark as traffic continues.
-    fn hand_out(&mut self, k: usize, first: u64, seconds: u64, done: &mut Vec<(usize, SharedResult)>) {
+    fn hand_out(&mut self, k: usize, first: u64, seconds: u64, done: &mut Vec<(usize, BatchResult)>) {
         if first <= self.highest {
             self.stats.redis_tripwire();
             let primary = self.primary.map_or_else(String::new, |a| a.to_string());
@@ -648,32 +692,32 @@ impl Link {
                 "tripwire: redis returned values at or below one already handed out; answering 503",
                 &[("worker", &self.worker), ("first", &first), ("highest", &self.highest), ("primary", &primary)],
             );
-            done.push((k, SharedResult::Unavailable));
+            done.push((k, BatchResult::Failed));
             return;
         }
         let last = first + k as u64 - 1;
         self.highest = last;
         self.stats.redis_value(Snapshot { counter: last, last_changed: seconds });
-        done.push((k, SharedResult::Values { first, last_changed: seconds }));
+        done.push((k, BatchResult::Values { first, last_changed: seconds }));
     }
 
-    fn fail_then(&mut self, k: usize, fault: Fault, done: &mut Vec<(usize, SharedResult)>) -> Result<(), Fault> {
-        done.push((k, SharedResult::Unavailable));
+    fn fail_then(&mut self, k: usize, fault: Fault, done: &mut Vec<(usize, BatchResult)>) -> Result<(), Fault> {
+        done.push((k, BatchResult::Failed));
         Err(fault)
     }
 
     /// Fails every batch in flight (503, never a guessed value), drops the socket, and schedules a reconnect.
-    fn down(&mut self, fault: Fault, now: Instant, registry: &Registry, done: &mut Vec<(usize, SharedResult)>) {
+    fn down(&mut self, fault: Fault, now: Instant, registry: &Registry, done: &mut Vec<(usize, BatchResult)>) {
         for entry in self.fifo.drain(..) {
             if let Entry::Batch { k, .. } = entry {
-                done.push((k, SharedResult::Unavailable));
+                done.push((k, BatchResult::Failed));
             }
         }
         if let Some((k, ..)) = self.held.take() {
-            done.push((k, SharedResult::Unavailable));
+            done.push((k, BatchResult::Failed));
         }
         self.close(registry);
-        self.stats.redis_fault(fault);
+        self.stats.redis_fault(fault.label());
         self.stats.redis_link(false, false);
         self.stats.redis_primary(None, false);
         if self.logged_down != Some(fault) {

@@ -1,10 +1,10 @@
 //! The server: N workers, each a thread with its own poll loop and listener. Starting binds every listener
 //! first, so a bad address fails before any thread runs.
 
+pub mod batches;
 pub mod conn;
 pub mod connections;
 pub mod listener;
-pub mod shared;
 pub mod signals;
 pub mod worker;
 

@@ -10,15 +10,16 @@ use mio::event::Event;
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 
+use super::batches::Batches;
 use super::conn::{CloseReason, Conn, Ctx, Outcome, Readiness, Scratch};
 use super::connections::Connections;
-use super::shared::Shared;
 use crate::app::{App, Mode, SharedResult};
 use crate::config::{RedisTarget, Timeouts};
 use crate::http::date::DateCache;
 use crate::lifecycle::Phase;
 use crate::limits::{CONNECTIONS_PER_WORKER_MAX, EVENTS_PER_POLL, SHUTDOWN_DEADLINE_SECS, TICK_MILLIS};
 use crate::log;
+use crate::metrics;
 
 pub const LISTENER: Token = Token(usize::MAX - 1);
 pub const WAKER: Token = Token(usize::MAX - 2);
@@ -34,7 +35,7 @@ macro_rules! ctx {
             dates: &mut $worker.dates,
             scratch: &mut $worker.scratch,
             timeouts: $worker.timeouts,
-            mode: mode(&$worker.shared),
+            mode: mode(&$worker.batches),
             waiting: &mut $worker.waiting,
         }
     };
@@ -50,7 +51,7 @@ pub struct Worker {
     app: Arc<App>,
     timeouts: Timeouts,
     /// Redis mode: the link and the batches in flight. None in memory mode.
-    shared: Option<Shared>,
+    batches: Option<Batches>,
     /// Connections with deferred requests not yet in a batch (stays empty in memory mode).
     waiting: Vec<usize>,
     next_conn_id: u64,
@@ -84,7 +85,7 @@ impl Worker {
             scratch: Scratch::new(),
             dates: DateCache::new(unix_now()),
             timeouts,
-            shared: redis.map(|target| Shared::new(target, REDIS, id, app.metrics.slot(id))),
+            batches: redis.map(|target| Batches::new(target, REDIS, id, app.metrics.slot(id))),
             waiting: Vec::with_capacity(CONNECTIONS_PER_WORKER_MAX),
             next_conn_id: 0,
             accept_paused: false,
@@ -98,7 +99,7 @@ impl Worker {
         let mut last_tick = unix_now();
         loop {
             let mut timeout = Duration::from_millis(TICK_MILLIS);
-            if let Some(wakeup) = self.shared.as_ref().and_then(|s| s.next_wakeup(Instant::now())) {
+            if let Some(wakeup) = self.batches.as_ref().and_then(|b| b.next_wakeup(Instant::now())) {
                 timeout = timeout.min(wakeup);
             }
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
@@ -115,14 +116,14 @@ impl Worker {
                     LISTENER => self.accept(now),
                     WAKER => {} // the lifecycle moved; checked below
                     REDIS => {
-                        if let Some(shared) = self.shared.as_mut() {
-                            shared.on_link_event(Instant::now(), self.poll.registry());
+                        if let Some(batches) = self.batches.as_mut() {
+                            batches.on_link_event(Instant::now(), self.poll.registry());
                         }
                     }
                     token => self.on_conn_event(token.0, event),
                 }
             }
-            if self.shared.is_some() {
+            if self.batches.is_some() {
                 self.redis_turn();
             }
             if now != last_tick {
@@ -156,14 +157,14 @@ impl Worker {
             stats.accepted();
             let Some(index) = self.conns.vacant() else {
                 drop(stream); // table full: refuse cleanly (the client sees a close, not a hang)
-                stats.refused();
+                stats.closed(metrics::Close::Refused);
                 continue;
             };
             // Responses go out in one write per batch; Nagle would only delay them.
             let _ = stream.set_nodelay(true);
             let interest = Interest::READABLE | Interest::WRITABLE;
             if self.poll.registry().register(&mut stream, Token(index), interest).is_err() {
-                stats.refused();
+                stats.closed(metrics::Close::Refused);
                 continue;
             }
             self.next_conn_id += 1;
@@ -189,26 +190,26 @@ impl Worker {
     /// Redis mode, once per loop turn: timers, results back to their connections in order, and one script call
     /// for every /status request deferred since the last one.
     fn redis_turn(&mut self) {
-        let Some(shared) = self.shared.as_mut() else { return };
-        shared.maintain(Instant::now(), self.poll.registry());
+        let Some(batches) = self.batches.as_mut() else { return };
+        batches.maintain(Instant::now(), self.poll.registry());
         loop {
-            while let Some((index, id, result)) = self.shared.as_mut().and_then(Shared::next_delivery) {
+            while let Some((index, id, result)) = self.batches.as_mut().and_then(Batches::next_delivery) {
                 self.deliver(index, id, result);
             }
-            let Some(shared) = self.shared.as_mut() else { return };
+            let Some(batches) = self.batches.as_mut() else { return };
             if self.waiting.is_empty() {
                 return;
             }
-            if shared.can_send() {
+            if batches.can_send() {
                 let conns = &mut self.conns;
                 let take = |index| conns.get_mut(index).map(|c: &mut Conn| (c.id(), c.take_unsent()));
-                shared.send_batch(&mut self.waiting, take, Instant::now(), self.poll.registry());
-            } else if !shared.is_ready() {
+                batches.send_batch(&mut self.waiting, take, Instant::now(), self.poll.registry());
+            } else if !batches.is_ready() {
                 // No link: every waiting request gets its 503 now rather than after a timeout.
                 for index in std::mem::take(&mut self.waiting) {
                     if let Some(conn) = self.conns.get_mut(index) {
                         let (id, count) = (conn.id(), conn.take_unsent());
-                        shared.fail_now(index, id, count);
+                        batches.fail_now(index, id, count);
                     }
                 }
             } else {
@@ -230,7 +231,7 @@ impl Worker {
     fn close(&mut self, index: usize, reason: CloseReason) {
         if let Some(mut conn) = self.conns.remove(index) {
             let _ = self.poll.registry().deregister(conn.stream_mut());
-            self.app.metrics.worker(self.id).closed(reason);
+            self.app.metrics.worker(self.id).closed(close_label(reason));
         }
         if self.accept_paused {
             self.accept_paused = false;
@@ -274,10 +275,24 @@ impl Worker {
     }
 }
 
-fn mode(shared: &Option<Shared>) -> Mode {
-    match shared {
+fn mode(batches: &Option<Batches>) -> Mode {
+    match batches {
         None => Mode::Memory,
-        Some(s) => Mode::Redis { ready: s.is_ready(), last: s.last_seen() },
+        Some(b) => Mode::Redis { ready: b.is_ready(), last: b.last_seen() },
+    }
+}
+
+/// The `reason` label a closed connection is counted under.
+fn close_label(reason: CloseReason) -> metrics::Close {
+    match reason {
+        CloseReason::PeerClosed => metrics::Close::ClientClose,
+        CloseReason::Done => metrics::Close::CloseRequested,
+        CloseReason::BadRequest => metrics::Close::BadRequest,
+        CloseReason::IdleTimeout => metrics::Close::IdleTimeout,
+        CloseReason::HeaderTimeout => metrics::Close::HeaderTimeout,
+        CloseReason::SendTimeout => metrics::Close::SendTimeout,
+        CloseReason::Shutdown => metrics::Close::Shutdown,
+        CloseReason::Error => metrics::Close::Error,
     }
 }
 

@@ -1,5 +1,6 @@
 //! Redis mode inside one worker: which connections' deferred /status requests went into which batch, and the
-//! results handed back to them in request order. The link to Redis itself is `redis::link`.
+//! results handed back to them in request order. The link to Redis itself is `redis::link`; this file turns
+//! what a batch got (`BatchResult`) into each connection's share of it (`SharedResult`, which `app.rs` renders).
 //!
 //! A batch is one script call for the k requests this worker had in hand; its reply is the counter after
 //! `INCRBY k`, so the batch's values are `last-k+1 ..= last`, given out in the order the requests were taken.
@@ -14,26 +15,26 @@ use crate::config::RedisTarget;
 use crate::counter::Snapshot;
 use crate::limits::CONNECTIONS_PER_WORKER_MAX;
 use crate::metrics::Slot;
-use crate::redis::link::Link;
+use crate::redis::link::{BatchResult, Link};
 
 /// One connection's share of a batch: (slot, connection id, requests).
 type Member = (usize, u64, usize);
 
-pub struct Shared {
+pub struct Batches {
     link: Link,
     /// Members per batch in flight, oldest first.
     batches: VecDeque<usize>,
     members: VecDeque<Member>,
     /// Batch results from the link, in order, not yet split among members.
-    done: Vec<(usize, SharedResult)>,
+    done: Vec<(usize, BatchResult)>,
     /// Per-connection results ready to hand over: (slot, id, (count, result)).
     ready: VecDeque<(usize, u64, (usize, SharedResult))>,
     last_seen: Snapshot,
 }
 
-impl Shared {
-    pub fn new(target: RedisTarget, token: Token, worker: usize, stats: Slot) -> Shared {
-        Shared {
+impl Batches {
+    pub fn new(target: RedisTarget, token: Token, worker: usize, stats: Slot) -> Batches {
+        Batches {
             link: Link::new(target, token, worker, stats),
             batches: VecDeque::with_capacity(64),
             members: VecDeque::with_capacity(CONNECTIONS_PER_WORKER_MAX),
@@ -107,21 +108,23 @@ impl Shared {
         self.ready.pop_front()
     }
 
-    fn split(&mut self, k: usize, result: SharedResult) {
+    /// Gives each member of the oldest batch its run of the batch's values (or its failure), in the order the
+    /// requests were taken.
+    fn split(&mut self, k: usize, result: BatchResult) {
         let members = self.batches.pop_front().unwrap_or(0);
         let mut offset = 0u64;
         for _ in 0..members {
             let Some((index, id, count)) = self.members.pop_front() else { break };
             let share = match result {
-                SharedResult::Values { first, last_changed } => {
+                BatchResult::Values { first, last_changed } => {
                     SharedResult::Values { first: first + offset, last_changed }
                 }
-                SharedResult::Unavailable => SharedResult::Unavailable,
+                BatchResult::Failed => SharedResult::Unavailable,
             };
             self.ready.push_back((index, id, (count, share)));
             offset += count as u64;
         }
-        if let SharedResult::Values { first, last_changed } = result {
+        if let BatchResult::Values { first, last_changed } = result {
             self.last_seen = Snapshot { counter: first + k as u64 - 1, last_changed };
         }
     }
