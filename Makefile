@@ -1,10 +1,11 @@
 # counter: everyday commands. `make test` is the README's test command and what CI runs.
-.PHONY: run test deps build release static fmt lint bench load load-redis redis-failover-demo compare fuzz soak memory flake-hunt hostile
+.PHONY: run test deps build release static fmt lint bench load load-redis redis-failover-demo compare fuzz soak memory flake-hunt hostile \
+	render check-render check-rules check-dashboard check-k8s dashboard-picture
 
 run: ## build and run the service in memory mode on :8080
 	cargo run --release
 
-deps: ## install the real clients/servers the tests drive (curl, wrk, redis) when missing
+deps: ## install the real clients/servers the tests drive (curl, wrk, redis, prometheus) when missing
 	./scripts/install-deps.sh
 
 test: deps ## the whole test suite: unit, integration over TCP, loom models, zero-allocation proof
@@ -57,3 +58,22 @@ soak: release ## mixed load with random disconnects, a few minutes; RSS, fds and
 
 memory: release ## RSS idle and with 10,000 idle keep-alive connections
 	./scripts/memory.sh
+
+render: ## regenerate kubernetes{,-memory}.yaml (kubectl kustomize deploy/k8s/overlays/*) and the PrometheusRule
+	./scripts/render-k8s.sh
+
+check-render: ## fail if a committed rendered file differs from a fresh render (CI's drift check)
+	./scripts/render-k8s.sh --check
+
+check-rules: deps ## promtool check rules + promtool test rules (every alert firing and not firing)
+	./scripts/check-rules.sh
+
+check-dashboard: deps ## the Grafana dashboard: import format, PromQL parses, metric names in real scrapes
+	./scripts/check-dashboard.sh
+
+check-k8s: check-render ## both rendered manifests: kubernetes-validate --strict, checkov, PDB/HPA/spread
+	./scripts/check-k8s.sh kubernetes.yaml
+	./scripts/check-k8s.sh kubernetes-memory.yaml
+
+dashboard-picture: deps ## docs/dashboard.svg: the dashboard's queries drawn from a real Prometheus, a minute of load
+	./scripts/dashboard-picture.sh

@@ -18,6 +18,7 @@
   redis,
   curl,
   util-linux,
+  prometheus,
 }:
 let
   # With --target, RUSTFLAGS (+crt-static) reaches this workspace's crates
@@ -61,13 +62,16 @@ in
 
   # The whole suite, loom and redis_* included. The redis_* tests start their
   # own redis-server on a free loopback port (the sandbox has loopback only);
-  # curl, taskset and prlimit are real clients the tests drive.
+  # curl, taskset and prlimit are real clients the tests drive; prometheus and
+  # promtool (its cli output) scrape the binary and check rules and dashboard.
   test = cargoCheck {
     name = "test";
     tools = [
       redis
       curl
       util-linux
+      prometheus
+      prometheus.cli
     ];
     command = "cargo test ${cargoFlags}";
   };

@@ -6,6 +6,7 @@
   rustPlatform,
   glibc,
   curl,
+  prometheus,
   util-linux,
   nukeReferences,
 }:
@@ -22,7 +23,7 @@ rustPlatform.buildRustPackage {
   pname = cargoToml.package.name;
   inherit (cargoToml.package) version;
 
-  # Only what cargo, rustfmt and clippy read: an edit to the README, the
+  # Only what cargo, rustfmt, clippy and the tests read: an edit to the README, the
   # Makefile, a benchmark record, fuzz/ or benches/compare does not rebuild
   # the package. checks.nix's fmt and clippy reuse this source, so rustfmt.toml
   # (max_width = 120) is part of it: without it `cargo fmt --check` formats at
@@ -48,6 +49,9 @@ rustPlatform.buildRustPackage {
       ../deploy/redis/sentinel.conf
       benchSources
       ../loom-tests
+      # Read by tests/it/prometheus.rs: the rules a real Prometheus loads, the dashboard it checks.
+      ../deploy/prometheus/rules.yaml
+      ../deploy/grafana/counter.json
     ];
   };
   cargoLock.lockFile = ../Cargo.lock;
@@ -106,9 +110,13 @@ rustPlatform.buildRustPackage {
   # and a bare "redis::" would skip the RESP parser's redis::resp::tests::*.
   # scripts/check-nix.sh lists the real test names and checks that exactly
   # the Redis integration tests are skipped.
+  # tests/it/prometheus.rs runs a real Prometheus and promtool (nixpkgs puts
+  # promtool in prometheus's cli output).
   nativeCheckInputs = [
     curl
     util-linux # taskset, prlimit
+    prometheus
+    prometheus.cli
   ];
   checkFlags = [
     "--skip"

@@ -19,6 +19,7 @@
   wrk,
   redis,
   kubectl,
+  prometheus,
   jq,
   gnumake,
 }:
@@ -32,7 +33,9 @@ mkShell {
     curl # drive the endpoints by hand
     wrk # load, C; go-wrk (the README's numbers) is `nix run .#go-wrk`, see go-wrk.nix
     redis # redis-server for the shared-counter mode and its tests
-    kubectl
+    kubectl # kubectl kustomize renders deploy/k8s/ (make render)
+    prometheus # the real Prometheus of tests/it/prometheus.rs
+    prometheus.cli # promtool: make check-rules
     jq
     gnumake
   ];

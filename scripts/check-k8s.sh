@@ -7,7 +7,13 @@
 #   2. checkov's Kubernetes checks pass; each waived one is justified in a
 #      checkov.io/skip annotation, the only waiver checkov reads in manifests;
 #   3. the Deployment runs counter:<the version in Cargo.toml>, the tag
-#      nix/image.nix gives the image.
+#      nix/image.nix gives the image;
+#   4. availability: in redis mode a PodDisruptionBudget and a
+#      HorizontalPodAutoscaler select/target the counter Deployment, which
+#      spreads softly over nodes and leaves its replica count to the
+#      autoscaler; in memory mode exactly one replica and neither of them.
+# Both files are rendered from deploy/k8s/ (scripts/render-k8s.sh --check
+# proves they are fresh).
 # What only a k3s node can show (the pod starting under the restricted Pod
 # Security Standard, Traefik routing, probes, the drain) is in README "Deploy to k3s".
 #
@@ -94,6 +100,44 @@ labels = [d["metadata"].get("labels", {}).get("app.kubernetes.io/version") for d
 if labels != [version]:
     sys.exit(f"Deployment counter's app.kubernetes.io/version label is {labels}, expected {version}")
 print(f"ok  image counter:{version}, version label {version}")
+PY2
+
+step "availability: replicas, PodDisruptionBudget, autoscaler, spreading"
+"$VENV/bin/python" - "$MANIFEST" <<'PY2'
+import sys, yaml
+
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+def of(kind):
+    return [d for d in docs if d["kind"] == kind]
+[deploy] = [d for d in of("Deployment") if d["metadata"]["name"] == "counter"]
+pod_labels = deploy["spec"]["template"]["metadata"]["labels"]
+env = {e["name"]: e.get("value") for c in deploy["spec"]["template"]["spec"]["containers"] for e in c.get("env", [])}
+fail = lambda msg: sys.exit(f"{sys.argv[1]}: {msg}")
+if env.get("BACKEND") == "redis":
+    if "replicas" in deploy["spec"]:
+        fail("redis mode: the Deployment sets replicas, which would fight the HorizontalPodAutoscaler")
+    hpas = [h for h in of("HorizontalPodAutoscaler") if h["spec"]["scaleTargetRef"]["name"] == "counter"]
+    if len(hpas) != 1 or hpas[0]["spec"]["scaleTargetRef"]["kind"] != "Deployment" \
+            or hpas[0]["spec"].get("minReplicas", 1) < 2:
+        fail(f"redis mode needs one HorizontalPodAutoscaler on Deployment counter with minReplicas >= 2: {hpas}")
+    if not any(m["type"] == "Resource" and m["resource"]["name"] == "cpu" for m in hpas[0]["spec"]["metrics"]):
+        fail("the HorizontalPodAutoscaler does not scale on CPU")
+    pdbs = [p for p in of("PodDisruptionBudget")
+            if p["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()]
+    if len(pdbs) != 1:
+        fail(f"redis mode needs one PodDisruptionBudget selecting the counter pods {pod_labels}: {len(pdbs)}")
+    spread = deploy["spec"]["template"]["spec"].get("topologySpreadConstraints", [])
+    soft = [t for t in spread if t["topologyKey"] == "kubernetes.io/hostname"
+            and t["whenUnsatisfiable"] == "ScheduleAnyway"
+            and t["labelSelector"]["matchLabels"].items() <= pod_labels.items()]
+    if not soft:
+        fail("redis mode: no soft (ScheduleAnyway) spread of the counter pods over kubernetes.io/hostname")
+    print(f"ok  redis mode: autoscaler {hpas[0]['spec']['minReplicas']}..{hpas[0]['spec']['maxReplicas']} on CPU, "
+          f"PodDisruptionBudget {pdbs[0]['spec']}, soft spread over nodes")
+else:
+    if deploy["spec"].get("replicas") != 1 or of("HorizontalPodAutoscaler") or of("PodDisruptionBudget"):
+        fail("memory mode must stay at exactly one replica, without an autoscaler or PodDisruptionBudget")
+    print("ok  memory mode: one replica, no autoscaler, no PodDisruptionBudget")
 PY2
 
 step "all Kubernetes checks passed"

@@ -426,6 +426,16 @@ let
         runCommand = name: _env: script: builtins.seq script (drv name { });
 
         libidn2 = drv "libidn2-2.3.8" { };
+        # nixpkgs' prometheus has outputs [ "out" "doc" "cli" ]; promtool is in cli
+        # (pkgs/by-name/pr/prometheus/package.nix).
+        prometheus = drv "prometheus" {
+          outputs = [
+            "out"
+            "doc"
+            "cli"
+          ];
+          cli = drv "prometheus-cli" { };
+        };
       }
       // listToAttrs (
         map

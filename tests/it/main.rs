@@ -8,6 +8,7 @@ mod framing;
 mod metrics;
 mod os;
 mod pipelining;
+mod prometheus;
 mod redis;
 mod shutdown;
 mod support;
