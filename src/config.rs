@@ -306,39 +306,40 @@ where
     };
     let redis = match get("--backend").as_str() {
         "memory" => None,
-        "redis" => {
-            let mut target = parse_redis_url(&get("--redis-url"))?;
-            if let Some(p) = env("REDIS_PASSWORD").filter(|p| !p.is_empty()) {
-                target.password = Some(p);
-            }
-            if let Some(path) = env("REDIS_PASSWORD_FILE").filter(|p| !p.is_empty()) {
-                let p = std::fs::read_to_string(&path).map_err(|e| format!("REDIS_PASSWORD_FILE {path}: {e}"))?;
-                target.password = Some(p.trim_end_matches(['\r', '\n']).to_string());
-            }
-            target.sentinels = parse_sentinels(&get("--redis-sentinels"))?;
-            target.master_name = get("--redis-master-name");
-            if !target.sentinels.is_empty() && target.master_name.is_empty() {
-                return Err("--redis-sentinels needs --redis-master-name".to_string());
-            }
-            if let Some(p) = env("REDIS_SENTINEL_PASSWORD").filter(|p| !p.is_empty()) {
-                target.sentinel_password = Some(p);
-            }
-            if let Some(path) = env("REDIS_SENTINEL_PASSWORD_FILE").filter(|p| !p.is_empty()) {
-                let p =
-                    std::fs::read_to_string(&path).map_err(|e| format!("REDIS_SENTINEL_PASSWORD_FILE {path}: {e}"))?;
-                target.sentinel_password = Some(p.trim_end_matches(['\r', '\n']).to_string());
-            }
-            // auto: with Sentinels a failover is expected, and only a replica's acknowledgement keeps a promoted
-            // replica from handing out values again; a single Redis has no replica to wait for.
-            target.wait_replicas = match get("--redis-wait-replicas").as_str() {
-                "auto" => u32::from(!target.sentinels.is_empty()),
-                n => n.parse().map_err(|_| format!("invalid --redis-wait-replicas {n:?}: a number or auto"))?,
-            };
-            Some(target)
-        }
+        "redis" => Some(redis_target(&get, &env)?),
         b => return Err(format!("invalid backend {b:?}: memory or redis")),
     };
     Ok(Command::Run(Config { redis, addr: SocketAddr::new(ip, port), workers, drain_seconds, timeouts, log_format }))
+}
+
+/// Redis mode's target: the URL, the passwords (env beats URL; a file beats env), the Sentinels, WAIT.
+fn redis_target(get: &dyn Fn(&str) -> String, env: &dyn Fn(&str) -> Option<String>) -> Result<RedisTarget, String> {
+    let secret = |var: &str| -> Result<Option<String>, String> {
+        let mut value = env(var).filter(|p| !p.is_empty());
+        let file = format!("{var}_FILE");
+        if let Some(path) = env(&file).filter(|p| !p.is_empty()) {
+            let p = std::fs::read_to_string(&path).map_err(|e| format!("{file} {path}: {e}"))?;
+            value = Some(p.trim_end_matches(['\r', '\n']).to_string());
+        }
+        Ok(value)
+    };
+    let mut target = parse_redis_url(&get("--redis-url"))?;
+    if let Some(p) = secret("REDIS_PASSWORD")? {
+        target.password = Some(p);
+    }
+    target.sentinels = parse_sentinels(&get("--redis-sentinels"))?;
+    target.master_name = get("--redis-master-name");
+    if !target.sentinels.is_empty() && target.master_name.is_empty() {
+        return Err("--redis-sentinels needs --redis-master-name".to_string());
+    }
+    target.sentinel_password = secret("REDIS_SENTINEL_PASSWORD")?;
+    // auto: with Sentinels a failover is expected, and only a replica's acknowledgement keeps a promoted
+    // replica from handing out values again; a single Redis has no replica to wait for.
+    target.wait_replicas = match get("--redis-wait-replicas").as_str() {
+        "auto" => u32::from(!target.sentinels.is_empty()),
+        n => n.parse().map_err(|_| format!("invalid --redis-wait-replicas {n:?}: a number or auto"))?,
+    };
+    Ok(target)
 }
 
 #[cfg(test)]

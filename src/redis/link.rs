@@ -596,33 +596,46 @@ impl Link {
                 }
                 Err(Fault::Protocol)
             }
-            (Entry::Batch { k, sent }, Owned::Error(kind)) => match kind {
-                RedisErrorKind::NoScript => {
-                    // The script cache is empty (restart, failover, SCRIPT FLUSH). Every EVALSHA already sent
-                    // behind this one fails the same way, so re-sending each as EVAL at the back keeps the
-                    // FIFO in step with Redis' order; SCRIPT LOAD puts the cache back for later batches.
-                    self.stats.redis_reply(now.saturating_duration_since(sent));
-                    self.out.extend_from_slice(&self.eval);
-                    script::finish_batch(&mut self.out, k);
-                    self.push_batch(k, now);
-                    if !self.fifo.iter().any(|e| matches!(e, Entry::Load)) {
-                        script::command(&mut self.out, &[b"SCRIPT", b"LOAD", script::SCRIPT.as_bytes()]);
-                        self.fifo.push_back(Entry::Load);
-                    }
-                    Ok(())
-                }
-                RedisErrorKind::Loading => self.fail_then(k, Fault::Loading, done),
-                RedisErrorKind::Busy => self.fail_then(k, Fault::Busy, done),
-                RedisErrorKind::ReadOnly => self.fail_then(k, Fault::ReadOnly, done),
-                RedisErrorKind::NoReplicas => self.fail_then(k, Fault::NoReplicas, done),
-                RedisErrorKind::MasterDown => self.fail_then(k, Fault::MasterDown, done),
-                RedisErrorKind::NoAuth | RedisErrorKind::WrongPass => self.fail_then(k, Fault::Auth, done),
-                RedisErrorKind::Other => self.fail_then(k, Fault::Protocol, done),
-            },
+            (Entry::Batch { k, sent }, Owned::Error(kind)) => self.on_batch_error(k, sent, kind, now, done),
             (_, Owned::Error(RedisErrorKind::Loading)) => Err(Fault::Loading),
             (_, Owned::Error(RedisErrorKind::MasterDown)) => Err(Fault::MasterDown),
             (_, Owned::Error(RedisErrorKind::NoAuth | RedisErrorKind::WrongPass)) => Err(Fault::Auth),
             _ => Err(Fault::Protocol),
+        }
+    }
+
+    /// An error reply to a batch: NOSCRIPT re-sends it as EVAL; anything else answers it 503 and drops the link
+    /// (every other batch in flight answers 503 too, and none is ever re-sent).
+    fn on_batch_error(
+        &mut self,
+        k: usize,
+        sent: Instant,
+        kind: RedisErrorKind,
+        now: Instant,
+        done: &mut Vec<(usize, BatchResult)>,
+    ) -> Result<(), Fault> {
+        match kind {
+            RedisErrorKind::NoScript => {
+                // The script cache is empty (restart, failover, SCRIPT FLUSH). Every EVALSHA already sent
+                // behind this one fails the same way, so re-sending each as EVAL at the back keeps the
+                // FIFO in step with Redis' order; SCRIPT LOAD puts the cache back for later batches.
+                self.stats.redis_reply(now.saturating_duration_since(sent));
+                self.out.extend_from_slice(&self.eval);
+                script::finish_batch(&mut self.out, k);
+                self.push_batch(k, now);
+                if !self.fifo.iter().any(|e| matches!(e, Entry::Load)) {
+                    script::command(&mut self.out, &[b"SCRIPT", b"LOAD", script::SCRIPT.as_bytes()]);
+                    self.fifo.push_back(Entry::Load);
+                }
+                Ok(())
+            }
+            RedisErrorKind::Loading => self.fail_then(k, Fault::Loading, done),
+            RedisErrorKind::Busy => self.fail_then(k, Fault::Busy, done),
+            RedisErrorKind::ReadOnly => self.fail_then(k, Fault::ReadOnly, done),
+            RedisErrorKind::NoReplicas => self.fail_then(k, Fault::NoReplicas, done),
+            RedisErrorKind::MasterDown => self.fail_then(k, Fault::MasterDown, done),
+            RedisErrorKind::NoAuth | RedisErrorKind::WrongPass => self.fail_then(k, Fault::Auth, done),
+            RedisErrorKind::Other => self.fail_then(k, Fault::Protocol, done),
         }
     }
 
