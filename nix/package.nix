@@ -102,8 +102,9 @@ rustPlatform.buildRustPackage {
 
   # doCheck (on by default) runs `cargo test` in the package: unit and
   # integration tests over 127.0.0.1. The integration tests that start a Redis
-  # server (tests/it/redis.rs, and metrics::redis_* in tests/it/metrics.rs)
-  # run in checks.nix instead. checkFlags go to every test binary after `--`
+  # server (tests/it/redis.rs, metrics::redis_* in tests/it/metrics.rs, and
+  # tests/ha's scenarios::redis_*, which also start Sentinels) run in checks.nix
+  # instead. checkFlags go to every test binary after `--`
   # (cargo-check-hook.sh); libtest's --skip drops every test whose full path
   # CONTAINS the pattern, so each pattern names its module: a bare "redis_"
   # also skipped the pure unit test config::tests::redis_urls_and_passwords,
@@ -123,6 +124,10 @@ rustPlatform.buildRustPackage {
     "redis::redis_"
     "--skip"
     "metrics::redis_"
+    "--skip"
+    "prometheus::redis_"
+    "--skip"
+    "scenarios::redis_"
   ];
 
   # The static binary embeds glibc's compiled-in paths, and with nixpkgs'
