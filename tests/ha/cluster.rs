@@ -1,7 +1,7 @@
 //! A primary, its replicas and Sentinels as child processes, from deploy/redis/*.conf with only ports, paths
 //! and timings substituted. Waiting is always a deadline (`eventually`), never a sleep.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -15,9 +15,10 @@ pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn conf(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/redis").join(name)
-}
+/// The shipped files, compiled in: a copy of the tree that built this binary (scripts/check-nix.sh builds from
+/// one, in the same target directory) may be gone by the time it runs, so no path to it is kept.
+const REDIS_CONF: &str = include_str!("../../deploy/redis/redis.conf");
+const SENTINEL_CONF: &str = include_str!("../../deploy/redis/sentinel.conf");
 
 fn scratch(tag: &str, port: u16) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("counter-ha-{}-{tag}-{port}", std::process::id()));
@@ -55,7 +56,7 @@ impl Node {
         let dir = scratch("node", port);
         // Its own copy: Sentinel's reconfiguration rewrites the file (CONFIG REWRITE).
         let copy = dir.join("redis.conf");
-        std::fs::copy(conf("redis.conf"), &copy).unwrap();
+        std::fs::write(&copy, REDIS_CONF).unwrap();
         let mut args: Vec<String> = vec![copy.to_str().unwrap().to_string()];
         for a in ["--port", &port.to_string(), "--bind", "127.0.0.1", "--dir", dir.to_str().unwrap()] {
             args.push(a.to_string());
@@ -156,9 +157,8 @@ impl Sentinel {
     pub fn start(primary: u16, password: Option<&str>) -> Sentinel {
         let port = free_port();
         let dir = scratch("sentinel", port);
-        let shipped = std::fs::read_to_string(conf("sentinel.conf")).unwrap();
         let mut text = String::new();
-        for line in shipped.lines() {
+        for line in SENTINEL_CONF.lines() {
             let words: Vec<&str> = line.split_whitespace().collect();
             let line = match words.as_slice() {
                 ["port", _] => format!("port {port}\nbind 127.0.0.1"),
