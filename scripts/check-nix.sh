@@ -19,9 +19,10 @@
 # What it cannot prove: that nixpkgs builds these derivations. That needs
 # `nix build .#image` / `nix flake check` on a machine with Nix (docs/nix.md).
 #
-# Step 6 builds in this tree's target directory (or $CARGO_TARGET_DIR), so
-# after `make test` it rebuilds little, and scripts/check-image.sh reuses its
-# static release binary.
+# Step 6 builds the copy in its own target directory (target/fileset-copy),
+# never this tree's: binaries built from the copy bake the copy's paths
+# (CARGO_MANIFEST_DIR) in, and a shared target directory let `make test` run
+# them afterwards against a deleted temporary tree.
 # Idempotent; installs only what is missing (nix-bin from Debian, deadnix from
 # crates.io). Run as root on Debian: bash scripts/check-nix.sh
 set -euo pipefail
@@ -158,11 +159,10 @@ step "source: the package's fileset, materialised, passes fmt, build and test"
 # The stub's lib.fileset records which files toSource selects. Only those are
 # copied (mtimes kept), and the copy runs what the Nix build and checks.nix
 # run: a file the build reads but the fileset drops (rustfmt.toml, a build.rs,
-# a test fixture) fails here. The copy shares this tree's target directory
-# (CARGO_TARGET_DIR): cargo's fingerprints are relative to the workspace root
-# and compare mtimes of every file rustc read, so whatever this tree already
-# built is reused, while a file missing from the copy is stale and rebuilt,
-# and fails. The release build is the one scripts/check-image.sh then reuses.
+# a test fixture) fails here. The copy builds in its own target directory
+# (kept under target/, so reruns are incremental): sharing this tree's would
+# let cargo reuse artefacts built from files the copy lacks, and would leave
+# test binaries whose CARGO_MANIFEST_DIR is the deleted copy for `make test`.
 src_copy="$tmp/src"
 python3 - "$tmp/package.json" "$src_copy" <<'PY'
 import json, os, shutil, subprocess, sys
@@ -184,7 +184,7 @@ if missing:
     sys.exit(f"FAIL: nix/package.nix's fileset leaves out {', '.join(missing)}, which cargo/rustfmt/clippy read")
 print(f"ok  fileset selects {len(files)} files, every tool config file among them")
 PY
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+export CARGO_TARGET_DIR="$PWD/target/fileset-copy"
 # The same RUSTFLAGS as the package, less the -L to nixpkgs' glibc.static.
 rustflags=$(python3 -c 'import json,sys; f=json.load(open(sys.argv[1]))["RUSTFLAGS"].split(); print(" ".join(f[:f.index("-L")] if "-L" in f else f))' "$tmp/package.json")
 [ "$rustflags" = "-C target-feature=+crt-static" ] || { echo "FAIL: package RUSTFLAGS is '$rustflags', check-image.sh builds with +crt-static" >&2; exit 1; }

@@ -3,7 +3,7 @@
 
 use crate::counter::{AtomicCounter, MutexCounter, Snapshot};
 use crate::http::date::DateCache;
-use crate::http::request::{parse, HttpError, Method, Parsed, Request, Version};
+use crate::http::request::{HttpError, Method, Parsed, Parser, Request, Version};
 use crate::http::response::{self, Kind, Persist};
 use crate::http::route::{route, Endpoint, Route};
 use crate::lifecycle::Lifecycle;
@@ -228,26 +228,29 @@ impl App {
     /// Stops at a partial request, after a final response, or once `out` holds `OUTPUT_HIGH_WATER_BYTES`
     /// (backpressure: the rest stays buffered until the client reads). Memory mode.
     pub fn answer(&self, input: &[u8], dates: &mut DateCache, out: &mut Vec<u8>) -> Answered {
-        self.answer_in(Mode::Memory, self.metrics.worker(0), input, dates, out, &mut Deferred::default())
+        let (stats, deferred) = (self.metrics.worker(0), &mut Deferred::default());
+        self.answer_in(Mode::Memory, stats, input, dates, &mut Parser::new(), out, deferred)
     }
 
     /// `answer` in either mode. In redis mode a GET /status is not answered here: it is pushed onto `deferred`
     /// (counted in `Answered::deferred`) for the worker's next batch. Responses must leave in request order,
     /// so once one request is deferred only further GET /status requests are taken; anything else waits in
     /// the input until `deliver` has answered those before it. Responses are counted in `stats`, the calling
-    /// worker's metrics slot.
+    /// worker's metrics slot; `parser` is the worker's, which recognises a head it parsed before.
+    #[allow(clippy::too_many_arguments)] // each is a different piece of the worker's state, lent for one call
     pub fn answer_in(
         &self,
         mode: Mode,
         stats: &WorkerMetrics,
         input: &[u8],
         dates: &mut DateCache,
+        parser: &mut Parser,
         out: &mut Vec<u8>,
         deferred: &mut Deferred,
     ) -> Answered {
         let mut answered = Answered { consumed: 0, requests: 0, deferred: 0, close: false, error: false };
         while answered.consumed < input.len() && out.len() < OUTPUT_HIGH_WATER_BYTES {
-            match parse(&input[answered.consumed..]) {
+            match parser.parse(&input[answered.consumed..]) {
                 Ok(Parsed::Complete { request, consumed }) => {
                     let defer = matches!(mode, Mode::Redis { .. })
                         && request.method == Method::Get

@@ -12,6 +12,7 @@
 #   -s SECS     load per server and kind under strace in the syscalls phase (default 2, 0 = skip the phase)
 #   -m N        idle keep-alive connections in the memory phase (default 10000, 0 = skip the phase)
 #   -n N        starts in the start-up phase (default 20, 0 = skip the phase)
+#   -i 0|1      the instructions phase (default 1; 0 = skip it)
 #   -o DIR      where the dated record goes (default benches/record of this repository)
 #   -B          no apt and no builds: use what is already built
 #   -h          this help
@@ -35,8 +36,12 @@
 #   memory   VmRSS of each server idle (after its first request) and holding N idle keep-alive connections
 #            (tools: idle-conns, one /health request on each; counter raises its own fd limit).
 #   startup  counter only: exec to the first 200 from /ready, N starts, median (tools: startup-time).
-# Output: benches/record/compare-<UTC stamp>.md (the tables), .tsv (one row per load run) and .metrics.tsv
-# (syscalls, memory, start-up, size); logs of the run in benches/compare/results/<stamp>/ (not tracked).
+#   instructions  user-space instructions per request of each server under callgrind (instructions.sh: h2load
+#            over one connection, pipelined 16 deep and one at a time, slope between 10,000 and 30,000
+#            requests): deterministic, so it separates servers where CPU time on a shared machine cannot.
+#            nginx is skipped (callgrind follows one process, nginx answers from a forked worker).
+# Output: benches/record/compare-<UTC stamp>.md (the tables), .svg (bar chart of CPU and instructions per
+# request), .tsv (one row per load run) and .metrics.tsv (instructions, syscalls, memory, start-up, size); logs of the run in benches/compare/results/<stamp>/ (not tracked).
 # Ports: counter 18089 (/status) and 18090 (/statusV2), hyper 18081, may 18082, actix 18083, go 18084,
 # nginx 18085, wall 18086; the syscalls, memory and start-up phases reuse the server's own port.
 set -u -o pipefail
@@ -47,12 +52,12 @@ REL="$HERE/target/release"
 CLK=$(getconf CLK_TCK)
 
 PEERS_ARG="may hyper wall nginx" ROUNDS=2 DUR=5 WARM=1 CONNS=64 DEPTH=16 SYS_SECS=2 IDLE_CONNS=10000
-STARTS=20 RECORD_DIR="$ROOT/benches/record" BUILD=1 ARGS="$*"
-while getopts "P:r:d:w:c:p:s:m:n:o:Bh" opt; do
+STARTS=20 RECORD_DIR="$ROOT/benches/record" BUILD=1 INSTR=1 ARGS="$*"
+while getopts "P:r:d:w:c:p:s:m:n:o:i:Bh" opt; do
   case $opt in
     P) PEERS_ARG=$OPTARG ;; r) ROUNDS=$OPTARG ;; d) DUR=$OPTARG ;; w) WARM=$OPTARG ;;
     c) CONNS=$OPTARG ;; p) DEPTH=$OPTARG ;; s) SYS_SECS=$OPTARG ;; m) IDLE_CONNS=$OPTARG ;;
-    n) STARTS=$OPTARG ;; o) RECORD_DIR=$OPTARG ;; B) BUILD=0 ;;
+    n) STARTS=$OPTARG ;; o) RECORD_DIR=$OPTARG ;; i) INSTR=$OPTARG ;; B) BUILD=0 ;;
     h|*) sed -n '2,/^set -u/p' "$0" | grep '^#' | cut -c3-; exit 2 ;;
   esac
 done
@@ -187,6 +192,8 @@ ensure_tools() {
   [ -x /usr/bin/time ] || need+=(time)
   command -v taskset >/dev/null || need+=(util-linux)
   [ "$SYS_SECS" != 0 ] && ! command -v strace >/dev/null && need+=(strace)
+  [ "$INSTR" != 0 ] && ! command -v valgrind >/dev/null && need+=(valgrind)
+  [ "$INSTR" != 0 ] && ! command -v h2load >/dev/null && need+=(nghttp2-client)
   [[ " ${PEERS[*]} " == *" nginx "* ]] && ! command -v nginx >/dev/null && need+=(nginx-light)
   [[ " ${PEERS[*]} " == *" go "* ]] && ! command -v go >/dev/null && need+=(golang-go golang-github-valyala-fasthttp-dev)
   [ ${#need[@]} -eq 0 ] && return 0
@@ -448,6 +455,33 @@ startup_phase() {
   for kv in ${line#STARTUP }; do metric startup counter ready "${kv%%=*}" "${kv#*=}"; done
 }
 
+# ---------------------------------------------------------------------------------------- instructions
+instructions_phase() {
+  local name port out n label ir
+  local -a cmd
+  for name in "${SYS_SERVERS[@]}"; do
+    port=${PORT_OF[$name]}
+    case $name in
+      nginx) log "instructions: nginx skipped (its requests are served by a forked worker)"; continue ;;
+      counter) cmd=("$COUNTER_BIN" --port "$port" --bind 127.0.0.1 --workers 1) ;;
+      go) cmd=("$HERE/target/go/peer-go") ;;
+      *) cmd=("$REL/peer-$name") ;;
+    esac
+    [ -x "${cmd[0]}" ] || { log "instructions: $name not built"; continue; }
+    if ss -Hltn "sport = :$port" | grep -q .; then log "port $port in use; no instructions for $name"; continue; fi
+    log "instructions: $name under callgrind (4 runs)"
+    out="$OUT/logs/instructions-$name.txt"
+    PATH_UNDER_TEST=$(path_of "$name") timeout -k 5 1200 "$HERE/instructions.sh" "$name" "$port" "${cmd[@]}" \
+      >"$out" 2>&1 || { log "instructions: $name failed: $(tail -1 "$out")"; continue; }
+    while read -r n label ir; do
+      [ "$n" = "$name" ] || continue
+      case $label in plain) metric instructions "$name" plain ir_per_req "$ir" ;;
+                     pipelined*) metric instructions "$name" pipe ir_per_req "$ir" ;; esac
+    done <"$out"
+    log "instructions $name: $(tr '\n' ' ' <"$out")"
+  done
+}
+
 # ------------------------------------------------------------------------------------------------ main
 SERVERS=(counter counter-v2 "${PEERS[@]}")
 SYS_SERVERS=(counter "${PEERS[@]}")
@@ -465,7 +499,7 @@ for t in wrk curl jq taskset python3 /usr/bin/time ss; do command -v "$t" >/dev/
 {
   echo "date: $(date -u +%FT%TZ)"
   echo "command: benches/compare/run.sh $ARGS"
-  echo "options: -P \"${PEERS[*]}\" -r $ROUNDS -d $DUR -w $WARM -c $CONNS -p $DEPTH -s $SYS_SECS -m $IDLE_CONNS -n $STARTS"
+  echo "options: -P \"${PEERS[*]}\" -r $ROUNDS -d $DUR -w $WARM -c $CONNS -p $DEPTH -s $SYS_SECS -m $IDLE_CONNS -n $STARTS -i $INSTR"
   echo "kernel: $(uname -r)"
   echo "cpus: $(nproc) x$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
   echo "wrk: $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
@@ -481,12 +515,13 @@ load_phase
 [ "$SYS_SECS" != 0 ] && { command -v strace >/dev/null || die "missing tool: strace"; syscalls_phase; }
 [ "$IDLE_CONNS" != 0 ] && memory_phase
 [ "$STARTS" != 0 ] && startup_phase
+[ "$INSTR" != 0 ] && { command -v valgrind >/dev/null && command -v h2load >/dev/null || die "missing valgrind/h2load"; instructions_phase; }
 echo "measured in: $(( $(date +%s) - MEASURE_START )) s (whole run with builds: $(( $(date +%s) - START )) s)" >> "$OUT/env.txt"
 log "measured in $(( $(date +%s) - MEASURE_START )) s"
 
 BASE="$RECORD_DIR/compare-$STAMP"
 cp "$RAW" "$BASE.tsv"
 cp "$METRICS" "$BASE.metrics.tsv"
-python3 "$HERE/summarize.py" "$OUT/env.txt" "$BASE.tsv" "$BASE.metrics.tsv" > "$BASE.md" || die "summarize failed"
+python3 "$HERE/summarize.py" "$OUT/env.txt" "$BASE.tsv" "$BASE.metrics.tsv" "$BASE.svg" > "$BASE.md" || die "summarize failed"
 cat "$BASE.md"
-log "record: $BASE.md (+ .tsv, .metrics.tsv)"
+log "record: $BASE.md (+ .svg, .tsv, .metrics.tsv)"

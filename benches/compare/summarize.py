@@ -2,8 +2,10 @@
 """Turns one run.sh run into its markdown record: the load tables, the ratios counter/peer, the issue's
 targets (met or not), syscalls per request, memory, start-up and binary size.
 
-usage: summarize.py ENV.txt RUN.tsv RUN.metrics.tsv > RECORD.md
-Each load figure is the median over the rounds of that (server, kind).
+usage: summarize.py ENV.txt RUN.tsv RUN.metrics.tsv [CHART.svg] > RECORD.md
+Each load figure is the median over the rounds of that (server, kind). With CHART.svg, also draws the standing as
+an SVG bar chart (CPU µs and instructions per request, plain and pipelined, every server), written by hand: no
+plotting dependency.
 """
 import csv
 import statistics
@@ -14,6 +16,8 @@ OTHER_CPU_MAX_CORES = 0.08
 
 # Issue 6's targets for /status, as (kind, peer, largest ratio of counter's CPU per request to the peer's).
 CPU_TARGETS = [("plain", "may", 0.97), ("plain", "wall", 1.02), ("pipe", "may", 0.85), ("pipe", "wall", 1.10)]
+# Issue 16's targets: instructions per request for /status (callgrind, deterministic).
+IR_TARGETS = [("pipe", 700), ("plain", 1200)]
 # /statusV2 (mutex) within 5% of /status.
 V2_MAX_RATIO = 1.05
 
@@ -162,6 +166,79 @@ def memory(metrics, out):
             out.append(f"| {s} | {idle:,} | {held:,} | {per:,.0f} | {est:,} |")
 
 
+def instructions(metrics):
+    """{(server, kind): instructions per request} from the instructions phase."""
+    return {(m["server"], m["kind"]): int(m["value"]) for m in metrics
+            if m["phase"] == "instructions" and m["metric"] == "ir_per_req"}
+
+
+def standing(st, ir, out):
+    """CPU time beside instructions, per server and kind: the two figures the issue compares."""
+    if not ir:
+        return
+    out.append("\n### Instructions per request beside CPU time (/status)\n")
+    out.append("Instructions: user-space, callgrind, h2load over one connection (pipelined 16 deep, and one at a "
+               "time), slope between 10,000 and 30,000 requests: the same for the same binary whatever the "
+               "machine does. CPU: the load phase's medians above.\n")
+    out.append("| server | instr/req plain | instr/req pipelined | counter ÷ server (instr, plain / pipelined) "
+               "| CPU µs/req plain | CPU µs/req pipelined |")
+    out.append("|---|---:|---:|---:|---:|---:|")
+    servers = list(dict.fromkeys([s for (s, _) in ir] + [s for (s, _) in st if s != "counter-v2"]))
+    fmt = lambda v, f: f.format(v) if v is not None else "-"
+    for s in servers:
+        ip, iq = ir.get((s, "plain")), ir.get((s, "pipe"))
+        cp, cq = ir.get(("counter", "plain")), ir.get(("counter", "pipe"))
+        ratio = " / ".join(f"{c / x:.2f}" if c and x else "-" for c, x in ((cp, ip), (cq, iq)))
+        xp, xq = st.get((s, "plain")), st.get((s, "pipe"))
+        out.append(f"| {s} | {fmt(ip, '{:,}')} | {fmt(iq, '{:,}')} | {ratio} "
+                   f"| {fmt(xp and xp['cpu'], '{:.2f}')} | {fmt(xq and xq['cpu'], '{:.2f}')} |")
+    out.append("\n| issue 16 target | measured | met |")
+    out.append("|---|---|---|")
+    for kind, limit in IR_TARGETS:
+        c = ir.get(("counter", kind))
+        met = "-" if c is None else ("yes" if c <= limit else "**NO**")
+        out.append(f"| {kind}: ≤ {limit} instructions per request | {fmt(c, '{:,}')} | {met} |")
+
+
+def svg_chart(st, ir, date):
+    """Four panels of horizontal bars (CPU µs/req and instructions/req, plain and pipelined), one bar per
+    server, counter's bar in its own colour. Returns the SVG text."""
+    panels = [("CPU µs per request, plain", {s: x["cpu"] for (s, k), x in st.items() if k == "plain"}, "{:.2f}"),
+              ("CPU µs per request, pipelined ×16", {s: x["cpu"] for (s, k), x in st.items() if k == "pipe"}, "{:.2f}"),
+              ("instructions per request, plain", {s: v for (s, k), v in ir.items() if k == "plain"}, "{:,.0f}"),
+              ("instructions per request, pipelined ×16", {s: v for (s, k), v in ir.items() if k == "pipe"}, "{:,.0f}")]
+    panels = [p for p in panels if p[1]]
+    servers = list(dict.fromkeys(s for _, vals, _ in panels for s in vals))
+    bar, gap, label_w, bar_w, pad = 18, 6, 92, 250, 16
+    panel_w, panel_h = label_w + bar_w + 70, 34 + len(servers) * (bar + gap)
+    cols = 2
+    rows = (len(panels) + cols - 1) // cols
+    width, height = cols * panel_w + (cols + 1) * pad, rows * panel_h + (rows + 1) * pad + 30
+    esc = lambda t: t.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    o = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+         f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
+         f'<rect width="{width}" height="{height}" fill="white"/>',
+         f'<text x="{pad}" y="22" font-size="14" font-weight="bold">counter and peers, GET /status, 1 core '
+         f'({esc(date)}): shorter is better</text>']
+    for i, (title, vals, f) in enumerate(panels):
+        x0 = pad + (i % cols) * (panel_w + pad)
+        y0 = 30 + pad + (i // cols) * (panel_h + pad)
+        o.append(f'<text x="{x0}" y="{y0 + 14}" font-weight="bold">{esc(title)}</text>')
+        top = max(vals.values()) or 1
+        for j, s in enumerate(servers):
+            y = y0 + 26 + j * (bar + gap)
+            o.append(f'<text x="{x0 + label_w - 6}" y="{y + bar - 5}" text-anchor="end">{esc(s)}</text>')
+            if s not in vals:
+                o.append(f'<text x="{x0 + label_w}" y="{y + bar - 5}" fill="#888">not measured</text>')
+                continue
+            w = max(1.0, vals[s] / top * bar_w)
+            colour = "#d9480f" if s.startswith("counter") else "#4c6ef5"
+            o.append(f'<rect x="{x0 + label_w}" y="{y}" width="{w:.1f}" height="{bar}" fill="{colour}"/>')
+            o.append(f'<text x="{x0 + label_w + w + 4:.1f}" y="{y + bar - 5}">{f.format(vals[s])}</text>')
+    o.append("</svg>")
+    return "\n".join(o) + "\n"
+
+
 def startup_and_size(metrics, out):
     st = {m["metric"]: m["value"] for m in metrics if m["phase"] == "startup"}
     if st:
@@ -203,9 +280,16 @@ def main():
     out = [f"# counter side by side with peers, {date}", ""]
     out += [f"- {l}" for l in env]
     st = load_stats(rows)
+    ir = instructions(metrics)
+    if len(sys.argv) > 4:
+        with open(sys.argv[4], "w") as f:
+            f.write(svg_chart(st, ir, date))
+        name = sys.argv[4].rsplit("/", 1)[-1]
+        out.append(f"\n![CPU time and instructions per request, every server]({name})")
     load_tables(st, out)
     ratio_table(st, out)
     targets(st, out)
+    standing(st, ir, out)
     disturbed(rows, out)
     syscalls(metrics, out)
     memory(metrics, out)

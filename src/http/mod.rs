@@ -4,3 +4,4 @@ pub mod date;
 pub mod request;
 pub mod response;
 pub mod route;
+pub mod scan;

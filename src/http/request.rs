@@ -2,12 +2,17 @@
 //! returns `Partial` (a state, not an error) until a whole request is there, then the request plus the bytes
 //! it consumed, so a pipelined buffer is walked with `while let Complete`.
 //!
-//! The head is parsed by httparse; this file adds what httparse leaves to the caller: Host, Content-Length,
-//! Transfer-Encoding and Connection semantics, and the size limits.
+//! The head is read by one of two parsers that agree on every head the first accepts: `scan` (one pass, the
+//! strict common form, the hot path) and httparse (everything else: partial heads, errors, the rare legal
+//! forms). This file adds what both leave to the caller: Host, Content-Length, Transfer-Encoding and
+//! Connection semantics, and the size limits.
 
 use std::mem::MaybeUninit;
 
-use crate::limits::{BODY_BYTES_MAX, HEADERS_MAX, HEADER_BYTES_MAX, METHOD_BYTES_MAX, TARGET_BYTES_MAX};
+use super::scan;
+use crate::limits::{
+    BODY_BYTES_MAX, HEADERS_MAX, HEADER_BYTES_MAX, METHOD_BYTES_MAX, REPEAT_HEAD_BYTES_MAX, TARGET_BYTES_MAX,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Method {
@@ -59,8 +64,90 @@ pub enum Parsed<'b> {
     Partial,
 }
 
-/// Parses the request at the front of `buf`.
+/// Parses the request at the front of `buf`. `Parser::parse` is the same, faster for a repeated head.
 pub fn parse(buf: &[u8]) -> Result<Parsed<'_>, HttpError> {
+    parse_fresh(buf).0
+}
+
+/// `parse`, and the length of the head when the strict scanner read it and the request has no body (which makes
+/// it one `Parser` may remember).
+fn parse_fresh(buf: &[u8]) -> (Result<Parsed<'_>, HttpError>, Option<usize>) {
+    // The hot path: one walk over a strict head, each field dispatched as it passes. A field that breaks a
+    // framing rule stops the walk: the general path then decides, so that error verdicts (which also depend
+    // on the bytes after that field) stay exactly httparse's.
+    let mut fields = Fields::default();
+    if let Some(head) = scan::head(buf, |name, value| fields.add(name, value).is_ok()) {
+        let parsed = finish(head.method, head.target, head.query_at, head.minor, head.len, &fields, buf);
+        let bodiless = fields.content_length.unwrap_or(0) == 0;
+        return (parsed, bodiless.then_some(head.len));
+    }
+    (parse_with_httparse(buf), None)
+}
+
+/// `parse` for the requests of one worker, which remembers the last head it parsed and the request it made of
+/// it. Clients repeat their heads byte for byte (a pipelining benchmark, a prober, a browser's polling): a
+/// head equal to the remembered one gets the remembered request after one comparison.
+///
+/// Correct because the verdict on a complete bodiless head is a function of the head's bytes alone: the scanner
+/// reads nothing past the blank line it returns, `finish` only compares the body length (zero) with the
+/// buffer, and the path is taken from the new bytes at the remembered offset. tests/http_oracle.rs checks it.
+#[derive(Clone, Debug)]
+pub struct Parser {
+    head: [u8; REPEAT_HEAD_BYTES_MAX],
+    /// 0: nothing remembered.
+    len: usize,
+    /// The request made of it, its routing path as a range of the head.
+    method: Method,
+    version: Version,
+    keep_alive: bool,
+    path: (usize, usize),
+}
+
+impl Default for Parser {
+    fn default() -> Parser {
+        Parser::new()
+    }
+}
+
+impl Parser {
+    pub fn new() -> Parser {
+        let (method, version) = (Method::Get, Version::Http11);
+        Parser { head: [0; REPEAT_HEAD_BYTES_MAX], len: 0, method, version, keep_alive: true, path: (0, 0) }
+    }
+
+    pub fn parse<'b>(&mut self, buf: &'b [u8]) -> Result<Parsed<'b>, HttpError> {
+        let len = self.len;
+        if len > 0 && buf.get(..len) == Some(&self.head[..len]) {
+            let (method, version, keep_alive) = (self.method, self.version, self.keep_alive);
+            let request = Request { method, path: &buf[self.path.0..self.path.1], version, keep_alive };
+            return Ok(Parsed::Complete { request, consumed: len });
+        }
+        let (parsed, head_len) = parse_fresh(buf);
+        if let (Ok(Parsed::Complete { request, consumed }), Some(head_len)) = (parsed, head_len) {
+            self.remember(&buf[..consumed.min(head_len)], request);
+        }
+        parsed
+    }
+
+    fn remember(&mut self, head: &[u8], request: Request<'_>) {
+        // The path's offset in the head. A path that is not a slice of it (absolute-form without a path routes
+        // as the static "/") is not remembered.
+        let path_at = (request.path.as_ptr() as usize).wrapping_sub(head.as_ptr() as usize);
+        let path_end = path_at.checked_add(request.path.len()).filter(|&end| end <= head.len());
+        let (Some(path_end), Some(copy)) = (path_end, self.head.get_mut(..head.len())) else {
+            self.len = 0;
+            return;
+        };
+        copy.copy_from_slice(head);
+        self.len = head.len();
+        self.path = (path_at, path_end);
+        (self.method, self.version, self.keep_alive) = (request.method, request.version, request.keep_alive);
+    }
+}
+
+/// The general path: httparse, then the same framing rules. Every verdict but the common success is reached
+/// here; it is also the oracle `scan` is tested against (tests/http_oracle.rs), which is why it is public.
+pub fn parse_with_httparse(buf: &[u8]) -> Result<Parsed<'_>, HttpError> {
     let mut headers = [MaybeUninit::<httparse::Header<'_>>::uninit(); HEADERS_MAX];
     let mut req = httparse::Request::new(&mut []);
     // Fast path: a whole head within every limit. Then no prefix of it tripped a limit either, so the verdict
@@ -111,13 +198,29 @@ fn complete<'b>(req: &httparse::Request<'_, 'b>, head_len: usize, buf: &'b [u8])
     if head_len > HEADER_BYTES_MAX {
         return Err(HttpError::HeadersTooLarge);
     }
+    let mut fields = Fields::default();
+    for h in req.headers.iter() {
+        fields.add(h.name.as_bytes(), h.value)?;
+    }
+    finish(method.as_bytes(), target.as_bytes(), None, minor, head_len, &fields, buf)
+}
+
+/// A complete head within the limits, its fields read: Host, the body's length, persistence, the method.
+fn finish<'b>(
+    method: &[u8],
+    target: &'b [u8],
+    query_at: Option<usize>,
+    minor: u8,
+    head_len: usize,
+    fields: &Fields,
+    buf: &'b [u8],
+) -> Result<Parsed<'b>, HttpError> {
     let version = if minor == 0 { Version::Http10 } else { Version::Http11 };
-    let fields = Fields::read(req.headers)?;
     // RFC 9112 §3.2: a server MUST respond 400 to an HTTP/1.1 request that lacks Host or has more than one.
     if fields.hosts > 1 || (version == Version::Http11 && fields.hosts == 0) {
         return Err(HttpError::BadRequest);
     }
-    let consumed = head_len + fields.content_length;
+    let consumed = head_len + fields.content_length.unwrap_or(0);
     if buf.len() < consumed {
         return Ok(Parsed::Partial);
     }
@@ -127,11 +230,16 @@ fn complete<'b>(req: &httparse::Request<'_, 'b>, head_len: usize, buf: &'b [u8])
         Version::Http10 => fields.keep_alive && !fields.close,
     };
     let method = match method {
-        "GET" => Method::Get,
-        "HEAD" => Method::Head,
+        b"GET" => Method::Get,
+        b"HEAD" => Method::Head,
         _ => Method::Other, // methods are case-sensitive (RFC 9110 §9.1)
     };
-    let request = Request { method, path: routing_path(target.as_bytes()), version, keep_alive };
+    // The scanner found where an origin-form target's query begins as it passed.
+    let path = match query_at {
+        Some(at) => &target[..at],
+        None => routing_path(target),
+    };
+    let request = Request { method, path, version, keep_alive };
     Ok(Parsed::Complete { request, consumed })
 }
 
@@ -237,79 +345,79 @@ const REG_NAME: [bool; 256] = {
 /// RFC 9110 §7.2: Host = uri-host [ ":" port ]; uri-host is a reg-name, an IPv4 address or an IP-literal in
 /// brackets (RFC 3986 §3.2.2), port is *DIGIT. An empty value is allowed (empty authority).
 fn valid_host(value: &[u8]) -> bool {
-    let (host, port) = if let Some(rest) = value.strip_prefix(b"[") {
-        match rest.iter().position(|&b| b == b']') {
-            Some(end) => {
-                let literal = &rest[..end];
-                let ok = !literal.is_empty() && literal.iter().all(|&b| b.is_ascii_hexdigit() || b":.vV".contains(&b));
-                if !ok {
-                    return false;
-                }
-                (&b""[..], &rest[end + 1..])
+    if let Some(rest) = value.strip_prefix(b"[") {
+        let Some(end) = rest.iter().position(|&b| b == b']') else {
+            return false;
+        };
+        let literal = &rest[..end];
+        let ok = !literal.is_empty() && literal.iter().all(|&b| b.is_ascii_hexdigit() || b":.vV".contains(&b));
+        return ok && port_ok(&rest[end + 1..]);
+    }
+    // One pass: reg-name bytes, and at most one ':' (the port's, since a reg-name has none).
+    let mut colon = None;
+    for (i, &b) in value.iter().enumerate() {
+        if b == b':' {
+            if colon.is_some() {
+                return false;
             }
-            None => return false,
+            colon = Some(i);
+        } else if !REG_NAME[usize::from(b)] {
+            return false;
         }
-    } else {
-        match value.iter().rposition(|&b| b == b':') {
-            Some(colon) => (&value[..colon], &value[colon..]),
-            None => (value, &b""[..]),
-        }
-    };
-    let reg_name = |b: u8| REG_NAME[usize::from(b)];
-    let port_ok = match port {
+    }
+    colon.is_none_or(|at| port_ok(&value[at..]))
+}
+
+/// `[ ":" port ]`, port = *DIGIT.
+fn port_ok(port: &[u8]) -> bool {
+    match port {
         [] => true,
         [b':', digits @ ..] => digits.iter().all(u8::is_ascii_digit),
         _ => false,
-    };
-    host.iter().all(|&b| reg_name(b)) && port_ok
+    }
 }
 
-/// The header fields that change framing or connection handling.
+/// The header fields that change framing or connection handling, read one field at a time in order.
 #[derive(Default)]
 struct Fields {
     hosts: usize,
-    content_length: usize,
+    content_length: Option<usize>,
     close: bool,
     keep_alive: bool,
 }
 
 impl Fields {
-    fn read(headers: &[httparse::Header<'_>]) -> Result<Fields, HttpError> {
-        let mut fields = Fields::default();
-        let mut seen_length: Option<usize> = None;
-        for h in headers {
-            let name = h.name.as_bytes();
-            // Dispatch on length first: most fields (User-Agent, Accept...) match none of these four.
-            if !matches!(name.len(), 4 | 10 | 14 | 17) {
-                continue;
-            }
-            if name.eq_ignore_ascii_case(b"host") {
+    fn add(&mut self, name: &[u8], value: &[u8]) -> Result<(), HttpError> {
+        // Dispatch on length first: most fields (User-Agent, Accept...) match none of these four.
+        match name.len() {
+            4 if name.eq_ignore_ascii_case(b"host") => {
                 // RFC 9112 §3.2: an invalid Host field value MUST get a 400.
-                if !valid_host(h.value) {
+                if !valid_host(value) {
                     return Err(HttpError::BadRequest);
                 }
-                fields.hosts += 1;
-            } else if name.eq_ignore_ascii_case(b"content-length") {
-                let n = content_length(h.value)?;
+                self.hosts += 1;
+            }
+            14 if name.eq_ignore_ascii_case(b"content-length") => {
+                let n = content_length(value)?;
                 // RFC 9112 §6.3: differing Content-Length values are unrecoverable framing errors.
-                if seen_length.is_some_and(|prev| prev != n) {
+                if self.content_length.is_some_and(|prev| prev != n) {
                     return Err(HttpError::BadRequest);
                 }
-                seen_length = Some(n);
-            } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-                // No endpoint takes a body, so we do not decode chunked. Rejecting every Transfer-Encoding
-                // (alone or beside Content-Length, RFC 9112 §6.1) closes the request-smuggling door.
-                return Err(HttpError::BadRequest);
-            } else if name.eq_ignore_ascii_case(b"connection") {
-                for token in h.value.split(|&b| b == b',') {
+                self.content_length = Some(n);
+            }
+            // No endpoint takes a body, so we do not decode chunked. Rejecting every Transfer-Encoding (alone
+            // or beside Content-Length, RFC 9112 §6.1) closes the request-smuggling door.
+            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => return Err(HttpError::BadRequest),
+            10 if name.eq_ignore_ascii_case(b"connection") => {
+                for token in value.split(|&b| b == b',') {
                     let token = token.trim_ascii();
-                    fields.close |= token.eq_ignore_ascii_case(b"close");
-                    fields.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+                    self.close |= token.eq_ignore_ascii_case(b"close");
+                    self.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
                 }
             }
+            _ => {}
         }
-        fields.content_length = seen_length.unwrap_or(0);
-        Ok(fields)
+        Ok(())
     }
 }
 

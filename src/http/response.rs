@@ -89,11 +89,7 @@ fn finish_head(out: &mut Vec<u8>, content_length: usize, date: &[u8; IMF_FIXDATE
     out.extend_from_slice(itoa::Buffer::new().format(content_length).as_bytes());
     out.extend_from_slice(b"\r\nDate: ");
     out.extend_from_slice(date);
-    out.extend_from_slice(match persist {
-        Persist::KeepAlive => b"\r\n\r\n",
-        Persist::KeepAlive10 => b"\r\nConnection: keep-alive\r\n\r\n",
-        Persist::Close => b"\r\nConnection: close\r\n\r\n",
-    });
+    out.extend_from_slice(persist_end(persist));
 }
 
 /// The head of a response whose body the caller appends (`HEAD`: not at all): `head` is the status line and
@@ -112,7 +108,47 @@ pub fn fixed(out: &mut Vec<u8>, kind: Kind, date: &[u8; IMF_FIXDATE_LEN], persis
     }
 }
 
-/// `{"counter":N,"status":B,"lastChanged":"…Z"}` with its headers.
+/// The longest counter response: its fixed parts, the longest Connection field, the widest counter (20 digits)
+/// and Content-Length (2 digits, see `counter`).
+const COUNTER_RESPONSE_MAX: usize = COUNTER_HEAD.len()
+    + b"Content-Length: 00\r\nDate: ".len()
+    + IMF_FIXDATE_LEN
+    + b"\r\nConnection: keep-alive\r\n\r\n".len()
+    + BODY_COUNTER.len()
+    + 20
+    + BODY_STATUS_FALSE.len()
+    + RFC3339_LEN
+    + BODY_END.len();
+const _: () = assert!(COUNTER_RESPONSE_MAX <= crate::limits::RESPONSE_HEAD_BYTES_MAX);
+
+/// A response assembled on the stack and appended to the output in one copy: every piece but the digits has a
+/// length known at compile time, so each `put` is a few moves, not a call.
+struct Assembled<const N: usize> {
+    bytes: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> Assembled<N> {
+    fn new() -> Self {
+        Assembled { bytes: [0; N], len: 0 }
+    }
+
+    /// Appends `piece`; `N` is the proven maximum, so it always fits (a piece that would not is dropped rather
+    /// than panicking, and the tests on the longest counter value would see it).
+    fn put(&mut self, piece: &[u8]) {
+        if let Some(dst) = self.bytes.get_mut(self.len..self.len + piece.len()) {
+            dst.copy_from_slice(piece);
+            self.len += piece.len();
+        }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+/// `{"counter":N,"status":B,"lastChanged":"…Z"}` with its headers, assembled on the stack and appended in one
+/// copy (the hot path of every GET /status).
 pub fn counter(
     out: &mut Vec<u8>,
     snapshot: Snapshot,
@@ -124,14 +160,32 @@ pub fn counter(
     let mut digits = itoa::Buffer::new();
     let digits = digits.format(snapshot.counter).as_bytes();
     let middle = if snapshot.status() { BODY_STATUS_TRUE } else { BODY_STATUS_FALSE };
+    // Always two digits: 63 + 1 ..= 64 + 20 (a u64 has at most 20), so it is written as a pair.
     let body_len = BODY_COUNTER.len() + digits.len() + middle.len() + RFC3339_LEN + BODY_END.len();
-    out.extend_from_slice(COUNTER_HEAD);
-    finish_head(out, body_len, date, persist);
+    const _: () = assert!(BODY_COUNTER.len() + 1 + BODY_STATUS_TRUE.len() + RFC3339_LEN + BODY_END.len() >= 10);
+    const _: () = assert!(BODY_COUNTER.len() + 20 + BODY_STATUS_FALSE.len() + RFC3339_LEN + BODY_END.len() < 100);
+    let mut r = Assembled::<COUNTER_RESPONSE_MAX>::new();
+    r.put(COUNTER_HEAD);
+    r.put(b"Content-Length: ");
+    r.put(&[b'0' + (body_len / 10) as u8, b'0' + (body_len % 10) as u8]);
+    r.put(b"\r\nDate: ");
+    r.put(date);
+    r.put(persist_end(persist));
     if !head_only {
-        out.extend_from_slice(BODY_COUNTER);
-        out.extend_from_slice(digits);
-        out.extend_from_slice(middle);
-        out.extend_from_slice(last_changed);
-        out.extend_from_slice(BODY_END);
+        r.put(BODY_COUNTER);
+        r.put(digits);
+        r.put(middle);
+        r.put(last_changed);
+        r.put(BODY_END);
+    }
+    out.extend_from_slice(r.as_slice());
+}
+
+/// The end of a head after the Date value: the Connection field if any, and the blank line.
+fn persist_end(persist: Persist) -> &'static [u8] {
+    match persist {
+        Persist::KeepAlive => b"\r\n\r\n",
+        Persist::KeepAlive10 => b"\r\nConnection: keep-alive\r\n\r\n",
+        Persist::Close => b"\r\nConnection: close\r\n\r\n",
     }
 }

@@ -21,6 +21,7 @@ use mio::net::TcpStream;
 use crate::app::{Answered, App, Deferred, Mode, SharedResult};
 use crate::config::Timeouts;
 use crate::http::date::DateCache;
+use crate::http::request::Parser;
 use crate::limits::{LINGER_SECS, OUTPUT_HIGH_WATER_BYTES, READ_BUFFER_BYTES, RESPONSE_BYTES_MAX, SEND_TIMEOUT_SECS};
 use crate::metrics::WorkerMetrics;
 
@@ -41,6 +42,9 @@ pub struct Scratch {
     pub read: Box<[u8]>,
     /// Empty between events (invariant): responses rendered here are written or moved to `Conn::output`.
     pub out: Vec<u8>,
+    /// The worker's request parser: it remembers the last head it parsed, on whichever connection, so a
+    /// repeated head (a client's next request, usually) costs one comparison.
+    pub parser: Parser,
 }
 
 impl Scratch {
@@ -48,6 +52,7 @@ impl Scratch {
         Scratch {
             read: vec![0; READ_BUFFER_BYTES].into_boxed_slice(),
             out: Vec::with_capacity(OUTPUT_HIGH_WATER_BYTES + RESPONSE_BYTES_MAX),
+            parser: Parser::new(),
         }
     }
 }
@@ -279,10 +284,12 @@ impl<S: Stream> Conn<S> {
             } else {
                 // The common case: whole requests in one read, answered straight from the scratch buffer.
                 let out = if self.output.is_empty() { &mut ctx.scratch.out } else { reserve_output(&mut self.output) };
-                let read = &ctx.scratch.read[..n];
-                let answered = ctx.app.answer_in(ctx.mode, ctx.stats, read, ctx.dates, out, &mut self.deferred);
+                let (read, parser) = (&ctx.scratch.read[..n], &mut ctx.scratch.parser);
+                let answered = ctx.app.answer_in(ctx.mode, ctx.stats, read, ctx.dates, parser, out, &mut self.deferred);
                 self.note_answered(answered, ctx);
-                append(&mut self.input, &ctx.scratch.read[answered.consumed..n], READ_BUFFER_BYTES);
+                if answered.consumed < n {
+                    append(&mut self.input, &ctx.scratch.read[answered.consumed..n], READ_BUFFER_BYTES);
+                }
                 answered.requests
             };
             ctx.stats.answered_per_read(requests);
@@ -317,7 +324,8 @@ impl<S: Stream> Conn<S> {
     /// Answers requests buffered in `input`, then forgets the bytes it consumed. Returns the requests answered.
     fn answer_input(&mut self, ctx: &mut Ctx<'_>, now: u64) -> usize {
         let out = if self.output.is_empty() { &mut ctx.scratch.out } else { reserve_output(&mut self.output) };
-        let answered = ctx.app.answer_in(ctx.mode, ctx.stats, &self.input, ctx.dates, out, &mut self.deferred);
+        let (input, parser) = (&self.input, &mut ctx.scratch.parser);
+        let answered = ctx.app.answer_in(ctx.mode, ctx.stats, input, ctx.dates, parser, out, &mut self.deferred);
         self.note_answered(answered, ctx);
         self.input.drain(..answered.consumed);
         if answered.requests > 0 && self.input.is_empty() {
