@@ -1,5 +1,5 @@
 # counter: everyday commands. `make test` is the README's test command and what CI runs.
-.PHONY: run test deps build release static fmt lint bench load load-redis compare fuzz soak memory flake-hunt hostile \
+.PHONY: run test deps build release static fmt lint bench load load-redis redis-failover-demo compare fuzz soak memory flake-hunt hostile \
 	render check-render check-rules check-dashboard check-k8s dashboard-picture
 
 run: ## build and run the service in memory mode on :8080
@@ -40,8 +40,11 @@ bench: ## criterion benchmarks
 load: release ## wrk against the release binary, bounded in time
 	./benches/load.sh
 
-load-redis: release ## wrk against 1 and 3 local processes sharing one redis-server, plain and TLS, bounded in time
-	./benches/load-redis.sh -T
+load-redis: release ## wrk: single Redis (no AOF, AOF everysec, always; plain and TLS) and HA (Sentinels, WAIT 0 and 1), same run, bounded
+	./benches/load-redis.sh
+
+redis-failover-demo: ## a Sentinel failover after replica lag, WAIT 0 against WAIT 1: values seen twice (about a minute)
+	./scripts/redis-failover-demo.sh
 
 compare: ## side-by-side with peer servers (hyper, may_minihttp, bare epoll, nginx); about 6 minutes
 	./benches/compare/run.sh

@@ -44,6 +44,9 @@ rustPlatform.buildRustPackage {
       ../rustfmt.toml
       ../src
       ../tests
+      # tests/ha starts Redis and Sentinels from the shipped config files.
+      ../deploy/redis/redis.conf
+      ../deploy/redis/sentinel.conf
       benchSources
       ../loom-tests
       # Read by tests/it/prometheus.rs: the rules a real Prometheus loads, the dashboard it checks.
@@ -100,8 +103,9 @@ rustPlatform.buildRustPackage {
   # doCheck (on by default) runs `cargo test` in the package: unit and
   # integration tests over 127.0.0.1. The integration tests that start a Redis
   # server (tests/it/redis.rs, tls.rs, cluster.rs, failover.rs, the redis_*
-  # tests of tests/it/metrics.rs and prometheus.rs, and tests/zero_alloc_tls.rs)
-  # run in checks.nix instead. checkFlags go to every test binary after `--`
+  # tests of tests/it/metrics.rs and prometheus.rs, tests/zero_alloc_tls.rs, and
+  # tests/ha's scenarios::redis_*, which also start Sentinels) run in checks.nix
+  # instead. checkFlags go to every test binary after `--`
   # (cargo-check-hook.sh); libtest's --skip drops every test whose full path
   # CONTAINS the pattern, so each pattern names its module: a bare "redis_"
   # also skipped the pure unit test config::tests::redis_urls_and_passwords,
@@ -131,6 +135,8 @@ rustPlatform.buildRustPackage {
     "redis_mode_allocations"
     "--skip"
     "prometheus::redis_"
+    "--skip"
+    "scenarios::redis_"
   ];
 
   # The static binary embeds glibc's compiled-in paths, and with nixpkgs'

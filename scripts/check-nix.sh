@@ -203,8 +203,8 @@ step "checkFlags: the package skips exactly the Redis integration tests"
 # libtest's --skip drops every test whose full name contains the pattern.
 # Lists the real test names of every test binary and applies the package's
 # checkFlags the same way: skipped must be exactly the tests in tests/it and
-# tests/zero_alloc_tls.rs whose name starts with redis_ (they start a
-# redis-server; checks.test runs them).
+# tests/zero_alloc_tls.rs and tests/ha whose name starts with redis_ (they
+# start a redis-server, tests/ha Sentinels too; checks.test runs them).
 python3 - "$tmp/package.json" "$tmp/tests.json" "$src_copy" <<'PY'
 import json, subprocess, sys
 flags = json.load(open(sys.argv[1]))["checkFlags"]
@@ -223,7 +223,7 @@ for line in open(sys.argv[2]):
                          capture_output=True, text=True, check=True, timeout=60).stdout
     tests += [(msg["target"]["name"], l[: -len(": test")]) for l in out.splitlines() if l.endswith(": test")]
 skipped = {t for t in tests if any(s in t[1] for s in skips)}
-wanted = {t for t in tests if t[0] in ("it", "zero_alloc_tls") and t[1].split("::")[-1].startswith("redis_")}
+wanted = {t for t in tests if t[0] in ("it", "zero_alloc_tls", "ha") and t[1].split("::")[-1].startswith("redis_")}
 if not wanted:
     sys.exit("FAIL: found no redis_* integration tests; has tests/it moved?")
 for what, diff in (("skips a test that needs no Redis", skipped - wanted), ("runs a Redis test", wanted - skipped)):

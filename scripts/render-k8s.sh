@@ -59,9 +59,10 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 render_overlay overlays/redis kubernetes.yaml \
   "counter on k3s, scale-out: 3 to 6 replicas (HorizontalPodAutoscaler on CPU) sharing one counter through" \
-  "Redis (BACKEND=redis). Every 200 from /status carries a distinct value across all pods and restarts;" \
-  "Redis keeps it on a volume (appendonly). A PodDisruptionBudget lets a drain take one replica at a time;" \
-  "replicas spread over nodes where there are several. Set the Redis password before the first apply." \
+  "a highly available Redis (BACKEND=redis, Sentinel mode): a primary, two replicas and three Sentinels, their" \
+  "config generated from deploy/redis/. Every 200 from /status carries a distinct value across all pods, restarts" \
+  "and failovers (WAIT 1, docs/redis-ha.md). PodDisruptionBudgets let a drain take one pod of each at a time;" \
+  "pods spread over nodes where there are several. Set the Redis password before the first apply." \
   "The single-replica in-memory setup (no Redis) is kubernetes-memory.yaml." >"$tmp/kubernetes.yaml"
 render_overlay overlays/memory kubernetes-memory.yaml \
   "counter on k3s, in-memory mode: ONE replica, because the count lives in the process. The scale-out" \

@@ -4,7 +4,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
-use crate::limits::{HEADER_TIMEOUT_SECS, IDLE_TIMEOUT_SECS};
+use crate::limits::{HEADER_TIMEOUT_SECS, IDLE_TIMEOUT_SECS, SENTINELS_MAX};
 use crate::log::Format;
 
 /// One option: its flag, environment variable, default and meaning.
@@ -72,6 +72,24 @@ pub const OPTIONS: &[Opt] = &[
         default: "",
         help: "rediss: PEM private key of --redis-cert-file",
     },
+    Opt {
+        flag: "--redis-sentinels",
+        env: "REDIS_SENTINELS",
+        default: "",
+        help: "host:port,host:port,...: find the primary through these Sentinels (the URL then gives only user, password and db); their own password from REDIS_SENTINEL_PASSWORD or REDIS_SENTINEL_PASSWORD_FILE",
+    },
+    Opt {
+        flag: "--redis-master-name",
+        env: "REDIS_MASTER_NAME",
+        default: "counter",
+        help: "the name the Sentinels monitor the primary under",
+    },
+    Opt {
+        flag: "--redis-wait-replicas",
+        env: "REDIS_WAIT_REPLICAS",
+        default: "auto",
+        help: "hand out a batch's values only once this many replicas acknowledged it (WAIT); auto = 1 with Sentinels, 0 without",
+    },
     Opt { flag: "--log-format", env: "LOG_FORMAT", default: "logfmt", help: "logfmt or json" },
 ];
 
@@ -90,6 +108,7 @@ pub struct Config {
 /// Where the shared counter lives in redis mode.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RedisTarget {
+    /// The primary's address with a plain URL; unused with Sentinels, which name the primary.
     pub host: String,
     pub port: u16,
     pub db: u32,
@@ -97,6 +116,13 @@ pub struct RedisTarget {
     pub password: Option<String>,
     /// `rediss://`: TLS, verified against these files (or the built-in roots). None: plain TCP.
     pub tls: Option<TlsFiles>,
+    /// Sentinel mode: who to ask for the primary. Empty: talk to `host:port`.
+    pub sentinels: Vec<SentinelAddr>,
+    pub master_name: String,
+    /// The Sentinels' own password (`requirepass` in sentinel.conf), not the data nodes'.
+    pub sentinel_password: Option<String>,
+    /// Replicas that must acknowledge a batch (WAIT) before its values are handed out; 0: no WAIT.
+    pub wait_replicas: u32,
 }
 
 /// The PEM files a `rediss://` link reads when it connects. Read again after a TLS failure, so a rotated
@@ -110,12 +136,68 @@ pub struct TlsFiles {
     pub key_file: Option<PathBuf>,
 }
 
+/// One Sentinel's address as configured (resolved at each discovery, so a Sentinel pod that moved is found).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SentinelAddr {
+    pub host: String,
+    pub port: u16,
+}
+
+impl std::fmt::Display for SentinelAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
 impl std::fmt::Debug for RedisTarget {
     // Never print the password.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let scheme = if self.tls.is_some() { "rediss" } else { "redis" };
-        write!(f, "{scheme}://{}:{}/{}", self.host, self.port, self.db)
+        if self.sentinels.is_empty() {
+            let scheme = if self.tls.is_some() { "rediss" } else { "redis" };
+            write!(f, "{scheme}://{}:{}/{}", self.host, self.port, self.db)?;
+        } else {
+            write!(f, "sentinel://")?;
+            for (i, s) in self.sentinels.iter().enumerate() {
+                write!(f, "{}{s}", if i == 0 { "" } else { "," })?;
+            }
+            write!(f, "/{}/{}", self.master_name, self.db)?;
+        }
+        if self.wait_replicas > 0 {
+            write!(f, "?wait={}", self.wait_replicas)?;
+        }
+        Ok(())
     }
+}
+
+/// Parses `host:port,host:port,...` (IPv6 hosts in brackets, port default 26379). Hosts are kept to letters,
+/// digits, `.`, `-`, `_` and `:` so they can be printed in logs and metric labels as they are.
+pub fn parse_sentinels(list: &str) -> Result<Vec<SentinelAddr>, String> {
+    let mut out = Vec::new();
+    for item in list.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let (host, port) = if let Some(v6) = item.strip_prefix('[') {
+            let (h, p) = v6.split_once(']').ok_or_else(|| format!("sentinel {item:?}: unclosed ["))?;
+            (h, p.strip_prefix(':').unwrap_or("26379"))
+        } else {
+            match item.rsplit_once(':') {
+                Some((h, p)) => (h, p),
+                None => (item, "26379"),
+            }
+        };
+        let valid = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':');
+        if host.is_empty() || !host.chars().all(valid) {
+            return Err(format!("sentinel {item:?}: bad host"));
+        }
+        let port = port.parse().map_err(|_| format!("sentinel {item:?}: bad port {port:?}"))?;
+        out.push(SentinelAddr { host: host.to_string(), port });
+    }
+    if out.len() > SENTINELS_MAX {
+        return Err(format!("{} sentinels, at most {SENTINELS_MAX}", out.len()));
+    }
+    Ok(out)
 }
 
 impl std::fmt::Display for RedisTarget {
@@ -162,7 +244,18 @@ pub fn parse_redis_url(url: &str) -> Result<RedisTarget, String> {
         return Err(format!("redis url {url:?} has no host"));
     }
     let port = port.parse().map_err(|_| format!("redis url: bad port {port:?}"))?;
-    Ok(RedisTarget { host: host.to_string(), port, db, username, password, tls })
+    Ok(RedisTarget {
+        host: host.to_string(),
+        port,
+        db,
+        username,
+        password,
+        sentinels: Vec::new(),
+        master_name: String::new(),
+        sentinel_password: None,
+        wait_replicas: 0,
+        tls,
+    })
 }
 
 /// Adds the PEM file flags to a `rediss://` target; they make no sense without TLS, so they are refused there.
@@ -194,7 +287,7 @@ impl Default for Timeouts {
     }
 }
 
-// Built once at start and matched once: boxing the large variant would buy nothing.
+// Parsed once at start and moved into main: its size does not matter.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, PartialEq)]
 pub enum Command {
@@ -269,21 +362,42 @@ where
     };
     let redis = match get("--backend").as_str() {
         "memory" => None,
-        "redis" => {
-            let mut target = parse_redis_url(&get("--redis-url"))?;
-            if let Some(p) = env("REDIS_PASSWORD").filter(|p| !p.is_empty()) {
-                target.password = Some(p);
-            }
-            if let Some(path) = env("REDIS_PASSWORD_FILE").filter(|p| !p.is_empty()) {
-                let p = std::fs::read_to_string(&path).map_err(|e| format!("REDIS_PASSWORD_FILE {path}: {e}"))?;
-                target.password = Some(p.trim_end_matches(['\r', '\n']).to_string());
-            }
-            target.tls = tls_files(target.tls.take(), &get)?;
-            Some(target)
-        }
+        "redis" => Some(redis_target(&get, &env)?),
         b => return Err(format!("invalid backend {b:?}: memory or redis")),
     };
     Ok(Command::Run(Config { redis, addr: SocketAddr::new(ip, port), workers, drain_seconds, timeouts, log_format }))
+}
+
+/// Redis mode's target: the URL, the passwords (env beats URL; a file beats env), the Sentinels, WAIT.
+fn redis_target(get: &dyn Fn(&str) -> String, env: &dyn Fn(&str) -> Option<String>) -> Result<RedisTarget, String> {
+    let secret = |var: &str| -> Result<Option<String>, String> {
+        let mut value = env(var).filter(|p| !p.is_empty());
+        let file = format!("{var}_FILE");
+        if let Some(path) = env(&file).filter(|p| !p.is_empty()) {
+            let p = std::fs::read_to_string(&path).map_err(|e| format!("{file} {path}: {e}"))?;
+            value = Some(p.trim_end_matches(['\r', '\n']).to_string());
+        }
+        Ok(value)
+    };
+    let mut target = parse_redis_url(&get("--redis-url"))?;
+    if let Some(p) = secret("REDIS_PASSWORD")? {
+        target.password = Some(p);
+    }
+    target.sentinels = parse_sentinels(&get("--redis-sentinels"))?;
+    target.master_name = get("--redis-master-name");
+    if !target.sentinels.is_empty() && target.master_name.is_empty() {
+        return Err("--redis-sentinels needs --redis-master-name".to_string());
+    }
+    target.sentinel_password = secret("REDIS_SENTINEL_PASSWORD")?;
+    // auto: with Sentinels a failover is expected, and only a replica's acknowledgement keeps a promoted
+    // replica from handing out values again; a single Redis has no replica to wait for.
+    target.wait_replicas = match get("--redis-wait-replicas").as_str() {
+        "auto" => u32::from(!target.sentinels.is_empty()),
+        n => n.parse().map_err(|_| format!("invalid --redis-wait-replicas {n:?}: a number or auto"))?,
+    };
+    // TLS to the data nodes; the Sentinels themselves are asked over plain TCP.
+    target.tls = tls_files(target.tls.take(), get)?;
+    Ok(target)
 }
 
 #[cfg(test)]
@@ -352,6 +466,29 @@ mod tests {
         assert!(run(&plain, &[]).unwrap_err().contains("rediss://"));
         let half = ["--backend", "redis", "--redis-url", "rediss://h", "--redis-cert-file", "/c.pem"];
         assert!(run(&half, &[]).unwrap_err().contains("both"));
+    }
+
+    #[test]
+    fn sentinels_and_wait() {
+        let Ok(Command::Run(c)) = run(
+            &["--backend", "redis", "--redis-sentinels", "s1:26379, [::1]:26380,s3"],
+            &[("REDIS_MASTER_NAME", "m"), ("REDIS_SENTINEL_PASSWORD", "sp"), ("REDIS_PASSWORD", "dp")],
+        ) else {
+            panic!()
+        };
+        let t = c.redis.unwrap();
+        let addrs: Vec<String> = t.sentinels.iter().map(|s| s.to_string()).collect();
+        assert_eq!(addrs, ["s1:26379", "[::1]:26380", "s3:26379"]);
+        assert_eq!((t.master_name.as_str(), t.wait_replicas), ("m", 1), "auto waits for 1 replica with Sentinels");
+        assert_eq!((t.sentinel_password.as_deref(), t.password.as_deref()), (Some("sp"), Some("dp")));
+        assert_eq!(format!("{t:?}"), "sentinel://s1:26379,[::1]:26380,s3:26379/m/0?wait=1");
+        let Ok(Command::Run(c)) = run(&["--backend", "redis"], &[]) else { panic!() };
+        assert_eq!(c.redis.unwrap().wait_replicas, 0, "auto is 0 with a plain URL");
+        let Ok(Command::Run(c)) = run(&["--backend", "redis", "--redis-wait-replicas", "2"], &[]) else { panic!() };
+        assert_eq!(c.redis.unwrap().wait_replicas, 2);
+        assert!(run(&["--backend", "redis", "--redis-wait-replicas", "x"], &[]).is_err());
+        assert!(run(&["--backend", "redis", "--redis-sentinels", "a\"b:1"], &[]).is_err());
+        assert!(run(&["--backend", "redis", "--redis-sentinels", "a:x"], &[]).is_err());
     }
 
     #[test]

@@ -44,7 +44,7 @@ pub const RESPONSE_HEAD_BYTES_MAX: usize = 512;
 
 /// Largest `/metrics` body. The set of series is fixed, so the page is bounded: a unit test in metrics.rs renders
 /// the worst case (every series present, every value at its widest) and checks it against this.
-pub const METRICS_BODY_BYTES_MAX: usize = 16 * 1024;
+pub const METRICS_BODY_BYTES_MAX: usize = 20 * 1024;
 
 /// Largest single response we render: a `/metrics` page. The worker's scratch output reserves room for one
 /// more response past the high-water mark, so answering a scrape never grows it.
@@ -72,6 +72,11 @@ pub const REDIS_RESOLVE_POLL_MILLIS: u64 = 5;
 pub const REDIS_BACKOFF_FIRST_MILLIS: u64 = 100;
 pub const REDIS_BACKOFF_MAX_MILLIS: u64 = 5000;
 
+/// Redis mode: the backoff's cap after a "not the primary (any more)" error (READONLY, NOREPLICAS, MASTERDOWN,
+/// LOADING, ROLE not master). A failover is under way and Sentinel names the new primary within about a second
+/// of its election; waiting the full cap would add seconds of 503s after it.
+pub const REDIS_REDISCOVER_MAX_MILLIS: u64 = 1000;
+
 /// Redis mode: script calls one worker keeps in flight on its connection (replies come back in order). Measured
 /// with benches/load-redis.sh (1 pod, 64 connections): 4 in flight served ~156k req/s at p99 1.8 ms against
 /// ~105k req/s at p99 2.4 ms with 1, still at ~12 requests per script call.
@@ -89,6 +94,21 @@ pub const REDIS_TLS_BUFFER_BYTES: usize = 96 * 1024;
 /// waiting are answered 503 and the link backs off. A healthy cluster needs at most three (MOVED to the owner,
 /// ASK during a migration, MOVED once it finishes); more is a loop (a misconfigured or flapping cluster).
 pub const REDIS_REDIRECTS_MAX: u32 = 5;
+/// Redis Sentinel mode: how long one Sentinel gets to connect and name the primary before the next one is asked.
+/// The client guidelines ask for a short timeout ("a few hundreds of milliseconds"): a Sentinel on the loopback
+/// or in the cluster answers in about a millisecond, and a dead one must not hold up discovery.
+pub const REDIS_SENTINEL_TIMEOUT_MILLIS: u64 = 300;
+
+/// Most Sentinels in `--redis-sentinels`: the per-Sentinel error metric has a slot for each. Deployments run 3 or
+/// 5; a quorum of more than 8 buys nothing.
+pub const SENTINELS_MAX: usize = 8;
+
+/// `WAIT`'s timeout: how long Redis may hold a batch's reply for replica acknowledgements. A healthy replica on
+/// the same network acknowledges in well under a millisecond. Redis answers a connection's WAITs one after the
+/// other, so with every batch in flight waiting out its WAIT the last reply comes after all of them: their sum
+/// stays below the round-trip timeout (asserted below), so a missing replica shows as short counts (503, link
+/// kept), not as a dropped link.
+pub const REDIS_WAIT_TIMEOUT_MILLIS: u64 = 200;
 
 /// Connection slots per worker, allocated at worker start. 10,000 connections spread over workers fit in
 /// one worker even when SO_REUSEPORT hashes unevenly.
@@ -129,3 +149,6 @@ const _: () = assert!(RESPONSE_HEAD_BYTES_MAX + METRICS_BODY_BYTES_MAX <= RESPON
 const _: () = assert!(HEADER_TIMEOUT_SECS < IDLE_TIMEOUT_SECS);
 const _: () = assert!(LINGER_SECS < SHUTDOWN_DEADLINE_SECS);
 const _: () = assert!(REDIS_RESOLVE_POLL_MILLIS < REDIS_BACKOFF_FIRST_MILLIS);
+const _: () = assert!(REDIS_WAIT_TIMEOUT_MILLIS * (REDIS_BATCHES_IN_FLIGHT_MAX as u64) < REDIS_TIMEOUT_MILLIS);
+const _: () = assert!(REDIS_BACKOFF_FIRST_MILLIS <= REDIS_REDISCOVER_MAX_MILLIS);
+const _: () = assert!(REDIS_SENTINEL_TIMEOUT_MILLIS < REDIS_TIMEOUT_MILLIS);

@@ -63,7 +63,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    let metrics = Metrics::new(workers, Info { start_time_secs, cpu_limit_cores: cpus.quota_cores });
+    let redis_sentinels = config.redis.as_ref().map_or(0, |r| r.sentinels.len());
+    let metrics = Metrics::new(workers, Info { start_time_secs, cpu_limit_cores: cpus.quota_cores, redis_sentinels });
     let app = Arc::new(App::with_metrics(metrics));
     let server = match Server::start(
         config.addr,

@@ -9,6 +9,8 @@
 //! `redis/`, only from the leaves.
 
 use std::fmt;
+use std::io::Write as _;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +18,7 @@ use std::time::Duration;
 use crossbeam_utils::CachePadded;
 
 use crate::counter::Snapshot;
-use crate::limits::METRICS_BODY_BYTES_MAX;
+use crate::limits::{METRICS_BODY_BYTES_MAX, SENTINELS_MAX};
 use crate::sync::{AtomicU64, Ordering};
 
 /// The `endpoint` label of a response. The discriminant indexes `ENDPOINTS`.
@@ -79,13 +81,18 @@ pub enum RedisFault {
     Busy = 7,
     ReadOnly = 8,
     Closed = 9,
-    Tls = 10,
-    MasterDown = 11,
-    Cluster = 12,
+    NotPrimary = 10,
+    NoReplicas = 11,
+    MasterDown = 12,
+    NoSentinel = 13,
+    SentinelAuth = 14,
+    UnknownMaster = 15,
+    Tls = 16,
+    Cluster = 17,
 }
 
 /// `kind` label values, in `RedisFault`'s order.
-const FAULTS: [&str; 13] = [
+const FAULTS: [&str; 18] = [
     "resolve",
     "connect",
     "io",
@@ -96,15 +103,38 @@ const FAULTS: [&str; 13] = [
     "busy",
     "readonly",
     "closed",
-    "tls",
+    "not_primary",
+    "noreplicas",
     "masterdown",
+    "no_sentinel",
+    "sentinel_auth",
+    "unknown_master",
+    "tls",
     "cluster",
 ];
+
+/// The `kind` label of one Sentinel's failure to name the primary. The discriminant indexes `SENTINEL_FAULTS`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SentinelFault {
+    Connect = 0,
+    Timeout = 1,
+    Auth = 2,
+    UnknownMaster = 3,
+    Other = 4,
+}
+
+/// `kind` label values, in `SentinelFault`'s order.
+const SENTINEL_FAULTS: [&str; 5] = ["connect", "timeout", "auth", "unknown_master", "other"];
+
+/// Distinct primaries shown by `counter_redis_primary_info`: during a failover workers move one by one, so two
+/// are normal; more than four would mean the Sentinels disagree wildly, and the first four tell that story.
+const PRIMARIES_SHOWN_MAX: usize = 4;
 
 // Each label enum's last variant is its array's last entry, so an index never runs past the array.
 const _: () = assert!(Endpoint::Other as usize == ENDPOINTS.len() - 1);
 const _: () = assert!(Close::Refused as usize == CLOSE_REASONS.len() - 1);
 const _: () = assert!(RedisFault::Cluster as usize == FAULTS.len() - 1);
+const _: () = assert!(SentinelFault::Other as usize == SENTINEL_FAULTS.len() - 1);
 
 /// Requests answered per read(2): powers of two up to 64, then +Inf (a 64 KiB read holds hundreds).
 const PER_READ_LE: [&str; 8] = ["1", "2", "4", "8", "16", "32", "64", "+Inf"];
@@ -130,6 +160,28 @@ fn code_index(code: u16) -> usize {
         503 => 7,
         505 => 8,
         _ => 9,
+    }
+}
+
+/// A primary's address packed into three words for a lock-free per-worker slot: [family << 16 | port, ip high,
+/// ip low]; all zero is "none".
+fn pack(addr: Option<SocketAddr>) -> [u64; 3] {
+    match addr {
+        None => [0; 3],
+        Some(SocketAddr::V4(a)) => [1 << 16 | u64::from(a.port()), 0, u64::from(u32::from(*a.ip()))],
+        Some(SocketAddr::V6(a)) => {
+            let ip = u128::from(*a.ip());
+            [2 << 16 | u64::from(a.port()), (ip >> 64) as u64, ip as u64]
+        }
+    }
+}
+
+fn unpack(words: [u64; 3]) -> Option<SocketAddr> {
+    let port = (words[0] & 0xffff) as u16;
+    match words[0] >> 16 {
+        1 => Some(SocketAddr::from((Ipv4Addr::from(words[2] as u32), port))),
+        2 => Some(SocketAddr::from((Ipv6Addr::from(u128::from(words[1]) << 64 | u128::from(words[2])), port))),
+        _ => None,
     }
 }
 
@@ -199,6 +251,12 @@ pub struct WorkerMetrics {
     /// The latest /status value (and its change second) Redis returned to this worker.
     redis_value: AtomicU64,
     redis_changed: AtomicU64,
+    /// The primary this worker's link is ready on (`pack`), zero while down.
+    redis_primary: [AtomicU64; 3],
+    redis_failovers: AtomicU64,
+    redis_wait_shortfalls: AtomicU64,
+    redis_tripwire: AtomicU64,
+    redis_sentinel_faults: [[AtomicU64; SENTINEL_FAULTS.len()]; SENTINELS_MAX],
 }
 
 impl WorkerMetrics {
@@ -263,6 +321,35 @@ impl WorkerMetrics {
         self.redis_changed.store(seen.last_changed, Ordering::Relaxed);
     }
 
+    /// The link is ready on `primary` (None: down); `moved`: a different primary than it was last ready on.
+    pub fn redis_primary(&self, primary: Option<SocketAddr>, moved: bool) {
+        for (slot, word) in self.redis_primary.iter().zip(pack(primary)) {
+            // ORDERING: Relaxed, single writer as in `add`; a scrape may see a torn address mid-failover, which
+            // the next scrape corrects (and a torn word pair never names a family that is not there).
+            slot.store(word, Ordering::Relaxed);
+        }
+        if moved {
+            add(&self.redis_failovers, 1);
+        }
+    }
+
+    /// A batch's WAIT came back with fewer replicas than required: the batch answered 503.
+    pub fn redis_wait_shortfall(&self) {
+        add(&self.redis_wait_shortfalls, 1);
+    }
+
+    /// A batch at or below a value already handed out: answered 503.
+    pub fn redis_tripwire(&self) {
+        add(&self.redis_tripwire, 1);
+    }
+
+    /// Sentinel `index` (in `--redis-sentinels` order) did not name the primary.
+    pub fn redis_sentinel_fault(&self, index: usize, fault: SentinelFault) {
+        if let Some(row) = self.redis_sentinel_faults.get(index) {
+            add(&row[fault as usize], 1);
+        }
+    }
+
     fn add_to(&self, t: &mut Totals) {
         for (row, slots) in t.requests.iter_mut().zip(&self.requests) {
             for (total, slot) in row.iter_mut().zip(slots) {
@@ -288,6 +375,25 @@ impl WorkerMetrics {
         if value >= t.redis_seen.counter {
             t.redis_seen = Snapshot { counter: value, last_changed: read(&self.redis_changed) };
         }
+        t.redis_failovers = t.redis_failovers.wrapping_add(read(&self.redis_failovers));
+        t.redis_wait_shortfalls = t.redis_wait_shortfalls.wrapping_add(read(&self.redis_wait_shortfalls));
+        t.redis_tripwire = t.redis_tripwire.wrapping_add(read(&self.redis_tripwire));
+        for (totals, slots) in t.redis_sentinel_faults.iter_mut().zip(&self.redis_sentinel_faults) {
+            for (total, slot) in totals.iter_mut().zip(slots) {
+                *total = total.wrapping_add(read(slot));
+            }
+        }
+        let primary = [0, 1, 2].map(|i| read(&self.redis_primary[i]));
+        if unpack(primary).is_some() {
+            match t.primaries.iter_mut().take(t.primaries_len).find(|(p, _)| *p == primary) {
+                Some((_, workers)) => *workers += 1,
+                None if t.primaries_len < PRIMARIES_SHOWN_MAX => {
+                    t.primaries[t.primaries_len] = (primary, 1);
+                    t.primaries_len += 1;
+                }
+                None => {}
+            }
+        }
     }
 }
 
@@ -298,6 +404,8 @@ pub struct Info {
     pub start_time_secs: u64,
     /// The detected CPU limit in cores; None when the cgroup sets none.
     pub cpu_limit_cores: Option<f64>,
+    /// Sentinels configured (redis mode): one row of per-Sentinel errors each.
+    pub redis_sentinels: usize,
 }
 
 /// Every worker's slot, created once at start with the worker count.
@@ -395,6 +503,13 @@ pub struct Totals {
     redis_reconnects: u64,
     redis_up: u64,
     redis_seen: Snapshot,
+    redis_failovers: u64,
+    redis_wait_shortfalls: u64,
+    redis_tripwire: u64,
+    redis_sentinel_faults: [[u64; SENTINEL_FAULTS.len()]; SENTINELS_MAX],
+    /// Distinct primaries (`pack`ed) with the number of workers ready on each.
+    primaries: [([u64; 3], u64); PRIMARIES_SHOWN_MAX],
+    primaries_len: usize,
 }
 
 impl Totals {
@@ -554,6 +669,37 @@ impl Page {
         counter(s, "counter_redis_reconnects_total", help, t.redis_reconnects);
         let help = "Workers whose Redis link is ready (0 to counter_workers).";
         gauge(s, "counter_redis_links_up", help, Num::Int(t.redis_up));
+        let name = "counter_redis_primary_info";
+        family(s, name, "gauge", "The primary each ready worker talks to, by address; the value is the worker count.");
+        for (packed, workers) in t.primaries.iter().take(t.primaries_len) {
+            // An address is at most 47 bytes ("[v6]:port"); formatted on the stack.
+            let mut buf = [0u8; 64];
+            let mut cursor = std::io::Cursor::new(&mut buf[..]);
+            if let Some(addr) = unpack(*packed) {
+                let _ = write!(cursor, "{addr}");
+            }
+            let len = cursor.position() as usize;
+            let address = std::str::from_utf8(&buf[..len]).unwrap_or("");
+            sample(s, name, "", &[("address", address)], Num::Int(*workers));
+        }
+        let help = "Times a worker's link became ready on a different primary than before: failovers followed.";
+        counter(s, "counter_redis_failovers_total", help, t.redis_failovers);
+        let help = "Batches answered 503 because WAIT reported fewer replicas than --redis-wait-replicas.";
+        counter(s, "counter_redis_wait_shortfalls_total", help, t.redis_wait_shortfalls);
+        let help = "Batches answered 503 because Redis returned values at or below one already handed out.";
+        counter(s, "counter_redis_tripwire_total", help, t.redis_tripwire);
+        if self.info.redis_sentinels > 0 {
+            let name = "counter_redis_sentinel_errors_total";
+            let help = "Times a Sentinel did not name the primary, by its index in --redis-sentinels and kind.";
+            family(s, name, "counter", help);
+            for (index, row) in t.redis_sentinel_faults.iter().enumerate().take(self.info.redis_sentinels) {
+                let mut digits = itoa::Buffer::new();
+                let index = digits.format(index);
+                for (kind, &n) in SENTINEL_FAULTS.iter().zip(row) {
+                    sample(s, name, "", &[("sentinel", index), ("kind", kind)], Num::Int(n));
+                }
+            }
+        }
     }
 }
 
@@ -667,18 +813,34 @@ mod tests {
             (RedisFault::Busy, "busy"),
             (RedisFault::ReadOnly, "readonly"),
             (RedisFault::Closed, "closed"),
-            (RedisFault::Tls, "tls"),
+            (RedisFault::NotPrimary, "not_primary"),
+            (RedisFault::NoReplicas, "noreplicas"),
             (RedisFault::MasterDown, "masterdown"),
+            (RedisFault::NoSentinel, "no_sentinel"),
+            (RedisFault::SentinelAuth, "sentinel_auth"),
+            (RedisFault::UnknownMaster, "unknown_master"),
+            (RedisFault::Tls, "tls"),
             (RedisFault::Cluster, "cluster"),
         ];
         for (fault, label) in faults {
             assert_eq!(FAULTS[fault as usize], label);
         }
+        let sentinel_faults = [
+            (SentinelFault::Connect, "connect"),
+            (SentinelFault::Timeout, "timeout"),
+            (SentinelFault::Auth, "auth"),
+            (SentinelFault::UnknownMaster, "unknown_master"),
+            (SentinelFault::Other, "other"),
+        ];
+        for (fault, label) in sentinel_faults {
+            assert_eq!(SENTINEL_FAULTS[fault as usize], label);
+        }
     }
 
     #[test]
     fn sums_every_worker_and_renders_what_it_summed() {
-        let metrics = Metrics::new(2, Info { start_time_secs: 1_700_000_000, cpu_limit_cores: Some(1.5) });
+        let metrics =
+            Metrics::new(2, Info { start_time_secs: 1_700_000_000, cpu_limit_cores: Some(1.5), redis_sentinels: 0 });
         metrics.worker(0).request(Endpoint::Status, 200);
         metrics.worker(1).request(Endpoint::Status, 200);
         metrics.worker(1).request(Endpoint::Other, 400);
@@ -729,9 +891,19 @@ mod tests {
             redis_reconnects: u64::MAX,
             redis_up: u64::MAX,
             redis_seen: Snapshot { counter: u64::MAX, last_changed: u64::MAX },
+            redis_failovers: u64::MAX,
+            redis_wait_shortfalls: u64::MAX,
+            redis_tripwire: u64::MAX,
+            redis_sentinel_faults: [[u64::MAX; SENTINEL_FAULTS.len()]; SENTINELS_MAX],
+            primaries: [(pack(Some("[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535".parse().unwrap())), u64::MAX); 4],
+            primaries_len: PRIMARIES_SHOWN_MAX,
         };
         let max = Snapshot { counter: u64::MAX, last_changed: u64::MAX };
-        let info = Info { start_time_secs: u64::MAX, cpu_limit_cores: Some(-f64::MIN_POSITIVE) };
+        let info = Info {
+            start_time_secs: u64::MAX,
+            cpu_limit_cores: Some(-f64::MIN_POSITIVE),
+            redis_sentinels: SENTINELS_MAX,
+        };
         let page = Page { totals, info, workers: usize::MAX, status: max, status_v2: max, redis: true };
         let len = page.len();
         assert!(len <= METRICS_BODY_BYTES_MAX, "worst-case page is {len} bytes");

@@ -11,7 +11,10 @@ use proptest::test_runner::FileFailurePersistence;
 use redis_protocol::resp2::decode::decode_range;
 use redis_protocol::resp2::encode::encode;
 use redis_protocol::resp2::types::{OwnedFrame, RangeFrame, Resp2Frame};
-use resp::{parse, ParseError, Reply, Status, ARRAY_ITEMS_MAX, BULK_BYTES_MAX, LINE_BYTES_MAX};
+use resp::{
+    parse, parse_listing, Item, Listing, ParseError, Reply, Status, ARRAY_ITEMS_MAX, BULK_BYTES_MAX, LINE_BYTES_MAX,
+    LISTING_ITEMS_MAX,
+};
 
 /// A reply both parsers can be mapped onto. `None` is the null bulk or null array; the oracle folds both into one
 /// `Null`, so its type byte tells them apart.
@@ -271,6 +274,39 @@ fn agree_unless_refused(buf: &[u8]) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// What a listing keeps of a model: top-level integers and bulks, nested arrays as a marker.
+fn listing_of(model: &Model) -> Vec<Model> {
+    let Model::Array(Some(items)) = model else { return vec![] };
+    items.iter().map(|item| if let Model::Array(_) = item { Model::Array(None) } else { item.clone() }).collect()
+}
+
+fn from_listing(listing: &Listing<'_>) -> Option<Vec<Model>> {
+    let Listing::Items(items) = listing else { return None };
+    Some(
+        items
+            .as_slice()
+            .iter()
+            .map(|item| match item {
+                Item::Integer(v) => Model::Integer(*v),
+                Item::Bulk(b) => Model::Bulk(b.map(<[u8]>::to_vec)),
+                Item::Array => Model::Array(None),
+            })
+            .collect(),
+    )
+}
+
+/// ROLE- and SENTINEL-shaped replies: integers and bulks, arrays of them nested up to two deep.
+fn listing_model() -> impl Strategy<Value = Model> {
+    let scalar = prop_oneof![
+        integer().prop_map(Model::Integer),
+        "[a-z0-9.:]{0,20}".prop_map(|s| Model::Bulk(Some(s.into_bytes()))),
+    ];
+    let inner = prop::collection::vec(scalar.clone(), 0..4).prop_map(|i| Model::Array(Some(i)));
+    let middle = prop::collection::vec(prop_oneof![scalar.clone(), inner], 0..4).prop_map(|i| Model::Array(Some(i)));
+    prop::collection::vec(prop_oneof![3 => scalar, 1 => middle], 0..=LISTING_ITEMS_MAX)
+        .prop_map(|items| Model::Array(Some(items)))
+}
+
 proptest! {
     // Failures are saved beside this file (the default looks for lib.rs, which a tests/ binary lacks) and replayed
     // first on the next run; case count follows PROPTEST_CASES (default 256).
@@ -334,6 +370,20 @@ proptest! {
         let bytes = tokens.concat();
         for cut in 0..=bytes.len() {
             agree_unless_refused(&bytes[..cut])?;
+        }
+    }
+
+    #[test]
+    fn listings_match_the_oracle_at_every_cut(model in listing_model()) {
+        let wire = encode_model(&model);
+        prop_assert!(matches!(oracle(&wire), Ok(Some((_, n))) if n == wire.len()));
+        let Ok(Some((listing, consumed))) = parse_listing(&wire) else {
+            return Err(TestCaseError::fail(format!("refused {:?}", String::from_utf8_lossy(&wire))));
+        };
+        prop_assert_eq!(consumed, wire.len());
+        prop_assert_eq!(from_listing(&listing), Some(listing_of(&model)));
+        for cut in 0..wire.len() {
+            prop_assert!(matches!(parse_listing(&wire[..cut]), Ok(None)), "cut {}", cut);
         }
     }
 }

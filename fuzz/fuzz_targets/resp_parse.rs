@@ -7,9 +7,10 @@
 mod resp;
 
 use libfuzzer_sys::fuzz_target;
-use resp::{error_kind, parse, Reply, Status, REPLY_BYTES_MAX};
+use resp::{error_kind, parse, parse_listing, Reply, Status, LISTING_BYTES_MAX, REPLY_BYTES_MAX};
 
 fuzz_target!(|data: &[u8]| {
+    check_listing(data);
     // Drain the input as the client's read loop would: pipelined replies back to back.
     let mut at = 0;
     while let Some(rest) = data.get(at..) {
@@ -52,4 +53,17 @@ fn within(outer: &[u8], inner: &[u8]) -> bool {
     let outer = outer.as_ptr_range();
     let inner = inner.as_ptr_range();
     outer.start <= inner.start && inner.end <= outer.end
+}
+
+/// The listing parser (ROLE, SENTINEL replies) under the same contract: bounded, prefix-stable, never a panic.
+fn check_listing(buf: &[u8]) {
+    match parse_listing(buf) {
+        Ok(Some((_, consumed))) => {
+            assert!(consumed > 0 && consumed <= buf.len() && consumed <= LISTING_BYTES_MAX.max(REPLY_BYTES_MAX));
+            assert_eq!(parse_listing(&buf[..consumed]).map(|l| l.map(|(_, n)| n)), Ok(Some(consumed)));
+            assert_eq!(parse_listing(&buf[..consumed - 1]).map(|l| l.is_none()), Ok(true));
+        }
+        Ok(None) => assert!(buf.len() <= LISTING_BYTES_MAX.max(REPLY_BYTES_MAX), "None past the bound"),
+        Err(e) => assert_eq!(parse_listing(&[buf, b"\r\n"].concat()).err(), Some(e)),
+    }
 }

@@ -6,4 +6,5 @@ pub mod link;
 pub mod resolve;
 pub mod resp;
 pub mod script;
+pub mod sentinel;
 pub mod tls;

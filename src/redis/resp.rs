@@ -148,7 +148,9 @@ pub enum RedisErrorKind {
     Busy,
     /// We are talking to a replica, e.g. after a failover: reconnect to find the primary.
     ReadOnly,
-    /// A replica that lost its primary and refuses stale reads/writes: reconnect, as for READONLY.
+    /// The primary refuses writes: fewer replicas than `min-replicas-to-write` are connected.
+    NoReplicas,
+    /// A replica lost its primary (`replica-serve-stale-data no`): find the primary again.
     MasterDown,
     /// Redis Cluster: `MOVED <slot> <host>:<port>`, the slot lives on another node; the command was not run.
     Moved,
@@ -172,6 +174,7 @@ pub fn error_kind(message: &[u8]) -> RedisErrorKind {
         b"WRONGPASS" => RedisErrorKind::WrongPass,
         b"BUSY" => RedisErrorKind::Busy,
         b"READONLY" => RedisErrorKind::ReadOnly,
+        b"NOREPLICAS" => RedisErrorKind::NoReplicas,
         b"MASTERDOWN" => RedisErrorKind::MasterDown,
         b"MOVED" => RedisErrorKind::Moved,
         b"ASK" => RedisErrorKind::Ask,
@@ -320,6 +323,116 @@ fn array(buf: &[u8]) -> Step<Reply<'_>> {
         at = end;
     }
     Ok(Some((Reply::Array(IntArray { len, items }), at)))
+}
+
+/// Most top-level items of a listing: `ROLE` sends 3 (primary) or 5 (replica), `SENTINEL get-master-addr-by-name`
+/// 2; room to spare is cheap because items live in a fixed array.
+pub const LISTING_ITEMS_MAX: usize = 8;
+
+/// Longest complete listing, CRLFs included. A primary's `ROLE` lists every replica (about 60 bytes each), so 8 KiB
+/// holds over a hundred; a listing still growing past it is refused, so it cannot hold the read buffer hostage.
+pub const LISTING_BYTES_MAX: usize = 8 * 1024;
+
+/// How deep arrays nest below a listing's own: `ROLE` on a primary holds an array of per-replica arrays.
+const LISTING_DEPTH_MAX: usize = 2;
+
+/// One top-level item of a listing. Nested arrays are checked for framing and skipped: nothing we act on is in them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Item<'a> {
+    Integer(i64),
+    /// `None` is the null bulk.
+    Bulk(Option<&'a [u8]>),
+    /// A nested array (possibly the null array), contents skipped.
+    Array,
+}
+
+/// A reply to `ROLE` or `SENTINEL ...`: an array of bulk strings, integers and nested arrays, or anything else
+/// `parse` accepts (an error, most usefully).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Listing<'a> {
+    Items(Items<'a>),
+    Other(Reply<'a>),
+}
+
+/// The items of a listing, stored inline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Items<'a> {
+    // INVARIANT: len <= LISTING_ITEMS_MAX; only `listing` builds one.
+    len: usize,
+    items: [Item<'a>; LISTING_ITEMS_MAX],
+}
+
+impl<'a> Items<'a> {
+    pub fn as_slice(&self) -> &[Item<'a>] {
+        self.items.get(..self.len).unwrap_or(&[])
+    }
+
+    /// Item `i` as a bulk string's payload.
+    pub fn bulk(&self, i: usize) -> Option<&'a [u8]> {
+        match self.as_slice().get(i) {
+            Some(Item::Bulk(Some(payload))) => Some(payload),
+            _ => None,
+        }
+    }
+}
+
+/// Parses one listing at the start of `buf`, with the same contract as [`parse`]: `Ok(None)` (need more bytes) is a
+/// state, and an error never turns back into `Ok(None)` or a listing as more bytes arrive.
+pub fn parse_listing(buf: &[u8]) -> Result<Option<(Listing<'_>, usize)>, ParseError> {
+    if buf.first() != Some(&b'*') {
+        return Ok(match parse(buf)? {
+            Status::Complete { reply, consumed } => Some((Listing::Other(reply), consumed)),
+            Status::Partial => None,
+        });
+    }
+    match listing(buf) {
+        // Past the bound, incomplete or not, the listing is too long.
+        Ok(None) if buf.len() > LISTING_BYTES_MAX => Err(ParseError::TooLong),
+        Ok(Some((_, consumed))) if consumed > LISTING_BYTES_MAX => Err(ParseError::TooLong),
+        other => other,
+    }
+}
+
+fn listing(buf: &[u8]) -> Step<Listing<'_>> {
+    let (len, mut at) = need!(length(buf, LISTING_ITEMS_MAX));
+    let Some(len) = len else {
+        return Ok(Some((Listing::Other(Reply::NullArray), at)));
+    };
+    let mut items = [Item::Array; LISTING_ITEMS_MAX];
+    for item in items.iter_mut().take(len) {
+        let (found, end) = need!(listing_item(buf, at, 1));
+        *item = found;
+        at = end;
+    }
+    Ok(Some((Listing::Items(Items { len, items }), at)))
+}
+
+/// One item of a listing at `at`, inside `depth` arrays; nested arrays are walked to their end and skipped.
+fn listing_item(buf: &[u8], at: usize, depth: usize) -> Step<Item<'_>> {
+    let rest = buf.get(at..).unwrap_or_default();
+    let (item, consumed) = match rest.first() {
+        None => return Ok(None),
+        Some(b':') => {
+            let (value, end) = need!(decimal(rest, 1));
+            (Item::Integer(value), end)
+        }
+        Some(b'$') => match need!(bulk(rest)) {
+            (Reply::Bulk(payload), end) => (Item::Bulk(payload), end),
+            _ => return Err(ParseError::BadType),
+        },
+        Some(b'*') if depth <= LISTING_DEPTH_MAX => {
+            let (len, mut end) = need!(length(rest, LISTING_BYTES_MAX));
+            for _ in 0..len.unwrap_or(0) {
+                let (_, next) = need!(listing_item(rest, end, depth + 1));
+                end = next;
+            }
+            (Item::Array, end)
+        }
+        Some(b'*') => return Err(ParseError::Nested),
+        Some(b'+' | b'-') => return Err(ParseError::NotInteger),
+        Some(_) => return Err(ParseError::BadType),
+    };
+    Ok(Some((item, at + consumed)))
 }
 
 #[cfg(test)]
@@ -530,9 +643,10 @@ mod tests {
             (b"WRONGPASS invalid username-password pair or user is disabled.", WrongPass),
             (b"BUSY Redis is busy running a script.", Busy),
             (b"READONLY You can't write against a read only replica.", ReadOnly),
+            (b"NOREPLICAS Not enough good replicas to write.", NoReplicas),
+            (b"MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.", MasterDown),
             (b"ERR invalid password", Other),
             (b"BUSYKEY Target key name already exists.", Other),
-            (b"MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.", MasterDown),
             (b"MOVED 3999 127.0.0.1:6381", Moved),
             (b"ASK 3999 127.0.0.1:6381", Ask),
             (b"ASKING", Other),
@@ -558,5 +672,67 @@ mod tests {
             panic!("not an array");
         };
         assert_eq!(items.as_pair(), None);
+    }
+
+    /// Parses `raw` whole and cut at every byte, like `check` for `parse`.
+    fn listing_of(raw: &[u8]) -> Result<Listing<'_>, ParseError> {
+        let whole = parse_listing(raw);
+        for cut in 0..raw.len() {
+            let got = parse_listing(&raw[..cut]);
+            assert!(got == Ok(None) || (got.is_err() && got == whole), "cut {cut}: {got:?}");
+        }
+        let followed = [raw, b"+NEXT\r\n"].concat();
+        assert_eq!(parse_listing(&followed).map(|l| l.map(|(_, n)| n)), whole.map(|l| l.map(|(_, n)| n)));
+        match whole? {
+            Some((listing, consumed)) => {
+                assert_eq!(consumed, raw.len());
+                Ok(listing)
+            }
+            None => panic!("incomplete {:?}", String::from_utf8_lossy(raw)),
+        }
+    }
+
+    #[test]
+    fn listings_of_role_and_sentinel_replies() {
+        let primary =
+            b"*3\r\n$6\r\nmaster\r\n:3129659\r\n*2\r\n*3\r\n$9\r\n127.0.0.1\r\n$4\r\n9001\r\n$7\r\n3129242\r\n\
+*3\r\n$9\r\n127.0.0.1\r\n$4\r\n9002\r\n$7\r\n3129543\r\n";
+        let Listing::Items(items) = listing_of(primary).unwrap() else { panic!() };
+        assert_eq!(items.as_slice(), &[Item::Bulk(Some(b"master")), Item::Integer(3129659), Item::Array]);
+        let replica = b"*5\r\n$5\r\nslave\r\n$9\r\n127.0.0.1\r\n:9000\r\n$9\r\nconnected\r\n:3167038\r\n";
+        let Listing::Items(items) = listing_of(replica).unwrap() else { panic!() };
+        assert_eq!(
+            (items.bulk(0), items.bulk(1), items.as_slice().len()),
+            (Some(&b"slave"[..]), Some(&b"127.0.0.1"[..]), 5)
+        );
+        let addr = b"*2\r\n$9\r\n127.0.0.1\r\n$4\r\n6379\r\n";
+        let Listing::Items(items) = listing_of(addr).unwrap() else { panic!() };
+        assert_eq!((items.bulk(0), items.bulk(1)), (Some(&b"127.0.0.1"[..]), Some(&b"6379"[..])));
+        assert_eq!(listing_of(b"*-1\r\n"), Ok(Listing::Other(Reply::NullArray)));
+        assert_eq!(listing_of(b"-NOAUTH x\r\n"), Ok(Listing::Other(Reply::Error(b"NOAUTH x"))));
+        assert_eq!(
+            listing_of(b"*1\r\n*0\r\n"),
+            Ok(Listing::Items(Items { len: 1, items: [Item::Array; LISTING_ITEMS_MAX] }))
+        );
+    }
+
+    #[test]
+    fn listings_refused() {
+        use ParseError::*;
+        for (raw, error) in [
+            (&b"*9\r\n"[..], TooLong),
+            (b"*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n", Nested),
+            (b"*1\r\n+OK\r\n", NotInteger),
+            (b"*1\r\n!\r\n", BadType),
+            (b"*1\r\n$2\r\nabc\r\n", BadLine),
+        ] {
+            assert_eq!(listing_of(raw), Err(error), "{:?}", String::from_utf8_lossy(raw));
+        }
+        // Growing past the bound is refused before the reply ends.
+        let mut long = b"*1\r\n*3000\r\n".to_vec();
+        long.extend(b":1\r\n".repeat(3000));
+        assert_eq!(parse_listing(&long), Err(TooLong));
+        assert_eq!(parse_listing(&long[..LISTING_BYTES_MAX + 1]), Err(TooLong));
+        assert_eq!(parse_listing(&long[..LISTING_BYTES_MAX]), Ok(None));
     }
 }

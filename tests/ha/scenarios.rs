@@ -1,0 +1,362 @@
+//! The failure scenarios of issue 14, each against a fresh cluster. Every assertion is about what clients saw:
+//! only 200s and 503s, and no value twice across every process.
+
+use std::collections::BTreeMap;
+use std::io::{BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::cluster::{Cluster, Node, DOWN_AFTER_MILLIS};
+use crate::serial;
+use crate::support::{eventually, get, read_response, Server};
+
+/// A failover: down-after, the election (a few hundred ms, or a retry after a split vote) and the
+/// reconfiguration. Generous: this is a deadline, not the figure (which is printed). On a machine so loaded
+/// that a Sentinel's timer stalls for 2 s, the Sentinel enters TILT mode for 30 s and takes no action.
+const FAILOVER_DEADLINE: Duration = Duration::from_secs(90);
+
+/// What a client does after a 503 with `Retry-After`: wait a little instead of spinning, so that thousands of
+/// instant 503s a second do not starve the Sentinels (and the counters) of the CPU the failover needs. Load
+/// shaping, not a wait for an assertion.
+const BACKOFF_AFTER_503: Duration = Duration::from_millis(20);
+
+/// A counter process in Sentinel mode, every worker's link ready.
+fn pod(cluster: &Cluster, extra: &[&str], env: &[(&str, &str)]) -> Server {
+    let sentinels = cluster.sentinel_list();
+    let mut args = vec!["--backend", "redis", "--redis-sentinels", &sentinels, "--redis-master-name", "counter"];
+    args.extend_from_slice(extra);
+    let server = Server::start_with(&args, env);
+    wait_connected(&server);
+    server
+}
+
+fn wait_connected(server: &Server) {
+    let logs = server.log_text();
+    let workers: usize = logs.split("workers=").nth(1).and_then(|s| s.split(' ').next()?.parse().ok()).unwrap();
+    let connected = || server.log_text().matches("msg=\"redis connected\"").count() >= workers;
+    assert!(eventually(Duration::from_secs(20), connected), "pod never ready:\n{}", server.log_text());
+}
+
+/// The sum of every sample of a metric whose line starts with `series` (name, optionally with labels).
+fn metric(server: &Server, series: &str) -> u64 {
+    let body = get(server, "/metrics").body;
+    String::from_utf8_lossy(&body)
+        .lines()
+        .filter(|l| l.starts_with(series) && !l.starts_with('#'))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+/// What one client saw: (status, counter if 200).
+type Seen = Vec<(u16, Option<u64>)>;
+
+/// Keep-alive clients sending pipelined GET /status to `addrs` until `stop`. A connection error (never
+/// expected: the counter processes stay up) fails the test through the join.
+struct Load {
+    stop: Arc<AtomicBool>,
+    ok: Arc<AtomicU64>,
+    threads: Vec<JoinHandle<Seen>>,
+}
+
+impl Load {
+    fn start(addrs: &[SocketAddr], clients: usize) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let ok = Arc::new(AtomicU64::new(0));
+        let threads = (0..clients)
+            .map(|i| {
+                let (addr, stop, ok) = (addrs[i % addrs.len()], Arc::clone(&stop), Arc::clone(&ok));
+                std::thread::spawn(move || client(addr, &stop, &ok, 1 + i % 4))
+            })
+            .collect();
+        Load { stop, ok, threads }
+    }
+
+    /// Waits until clients saw `n` more 200s than now.
+    fn wait_for_200s(&self, n: u64) -> bool {
+        let target = self.ok.load(Ordering::Relaxed) + n;
+        eventually(FAILOVER_DEADLINE, || self.ok.load(Ordering::Relaxed) >= target)
+    }
+
+    fn finish(self) -> Seen {
+        self.stop.store(true, Ordering::Relaxed);
+        self.threads.into_iter().flat_map(|t| t.join().expect("a client failed")).collect()
+    }
+}
+
+fn client(addr: SocketAddr, stop: &AtomicBool, ok: &AtomicU64, pipeline: usize) -> Seen {
+    let mut seen = Vec::new();
+    let mut r = BufReader::new(TcpStream::connect(addr).unwrap());
+    r.get_mut().set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    while !stop.load(Ordering::Relaxed) {
+        r.get_mut().write_all(b"GET /status HTTP/1.1\r\nHost: a\r\n\r\n".repeat(pipeline).as_slice()).unwrap();
+        for _ in 0..pipeline {
+            let resp = read_response(&mut r, false).expect("a response, not a hang or a close");
+            let value = (resp.status == 200).then(|| resp.json()["counter"].as_u64().unwrap());
+            if resp.status == 200 {
+                ok.fetch_add(1, Ordering::Relaxed);
+            } else {
+                assert_eq!((resp.status, resp.header("retry-after")), (503, Some("1")), "only 200s and 503s");
+            }
+            seen.push((resp.status, value));
+        }
+        if seen.last().is_some_and(|(status, _)| *status == 503) {
+            std::thread::sleep(BACKOFF_AFTER_503);
+        }
+    }
+    seen
+}
+
+/// Every 200's value, checked unique across all clients of all processes; returns (values, 503 count).
+fn assert_no_value_twice(seen: &Seen) -> (Vec<u64>, usize) {
+    let mut count: BTreeMap<u64, usize> = BTreeMap::new();
+    for v in seen.iter().filter_map(|(_, v)| *v) {
+        *count.entry(v).or_default() += 1;
+    }
+    let twice: Vec<_> = count.iter().filter(|(_, n)| **n > 1).map(|(v, _)| *v).take(10).collect();
+    assert!(twice.is_empty(), "values handed out twice: {twice:?} (of {} values)", count.len());
+    let unavailable = seen.iter().filter(|(s, _)| *s == 503).count();
+    (count.into_keys().collect(), unavailable)
+}
+
+#[test]
+fn redis_ha_primary_sigkill_under_load_is_followed_and_no_value_is_handed_out_twice() {
+    let _turn = serial();
+    let mut cluster = Cluster::start(2, 3, None);
+    let pods: Vec<Server> = (0..3).map(|_| pod(&cluster, &["--workers", "2"], &[])).collect();
+    assert!(pods[0].log_text().contains("wait=1"), "N = 1 by default with Sentinels");
+    let addrs: Vec<SocketAddr> = pods.iter().map(|p| p.addr).collect();
+    let load = Load::start(&addrs, 9);
+    assert!(load.wait_for_200s(300), "no load before the kill");
+
+    let killed = Instant::now();
+    cluster.nodes[0].kill();
+    let promoted = || cluster.agreed_primary().filter(|&i| i != 0);
+    assert!(eventually(FAILOVER_DEADLINE, || promoted().is_some()), "no failover\n{}", cluster.logs());
+    let elected = killed.elapsed();
+    let serving = || pods.iter().all(|p| get(p, "/status").status == 200);
+    assert!(eventually(FAILOVER_DEADLINE, serving), "the new primary was not followed");
+    let followed = killed.elapsed();
+    println!("primary SIGKILL: Sentinels agreed on a new primary after {elected:?}, every pod served 200 after {followed:?} (down-after {DOWN_AFTER_MILLIS} ms)");
+    assert!(load.wait_for_200s(300), "no load after the failover");
+    let seen = load.finish();
+
+    let (values, unavailable) = assert_no_value_twice(&seen);
+    let primary = &cluster.nodes[promoted().unwrap()];
+    let highest = *values.last().unwrap();
+    println!(
+        "{} values handed out, {unavailable} 503s; highest {highest}, new primary at {}",
+        values.len(),
+        primary.counter()
+    );
+    assert!(primary.counter() >= highest, "the new primary holds every value handed out");
+    let failovers = || pods.iter().map(|p| metric(p, "counter_redis_failovers_total")).sum::<u64>();
+    assert!(
+        eventually(FAILOVER_DEADLINE, || failovers() == 6),
+        "every worker of every pod followed the failover once ({})",
+        failovers()
+    );
+    let port = primary.port.to_string();
+    for p in &pods {
+        let series = format!("counter_redis_primary_info{{address=\"127.0.0.1:{port}\"}}");
+        let both = eventually(Duration::from_secs(10), || metric(p, &series) == 2);
+        assert!(both, "both workers on the new primary:\n{}", String::from_utf8_lossy(&get(p, "/metrics").body));
+    }
+    for p in &pods {
+        let changes = p.log_text().matches("msg=\"redis primary changed\"").count();
+        assert_eq!(changes, 2, "one log line per worker and state change:\n{}", p.log_text());
+    }
+}
+
+#[test]
+fn redis_ha_lagging_replicas_then_primary_sigkill_with_wait_hands_nothing_out_twice() {
+    let _turn = serial();
+    let mut cluster = Cluster::start(2, 3, None);
+    let pods: Vec<Server> =
+        (0..2).map(|_| pod(&cluster, &["--workers", "2", "--redis-wait-replicas", "1"], &[])).collect();
+    let addrs: Vec<SocketAddr> = pods.iter().map(|p| p.addr).collect();
+    let load = Load::start(&addrs, 6);
+    assert!(load.wait_for_200s(300), "no load before the lag");
+
+    // Both replicas stop taking the replication stream (and a large value makes it longer): every increment
+    // from now on is on the primary alone.
+    for r in &cluster.nodes[1..] {
+        r.signal(libc::SIGSTOP);
+    }
+    // 24 MB of writes: more than the loopback socket buffers hold, so the increments behind them stay in the
+    // primary's own output buffer and die with it.
+    let big = "x".repeat(100_000);
+    let commands: String = (0..240).map(|i| format!("SET lag{i} {big}\n")).collect();
+    cluster.nodes[0].pipe(&commands);
+    let short = || pods.iter().map(|p| metric(p, "counter_redis_wait_shortfalls_total")).sum::<u64>() >= 2;
+    assert!(eventually(Duration::from_secs(20), short), "WAIT never came back short");
+    let before_kill = cluster.nodes[0].counter();
+
+    cluster.nodes[0].kill();
+    for r in &cluster.nodes[1..] {
+        r.signal(libc::SIGCONT);
+    }
+    assert!(
+        eventually(FAILOVER_DEADLINE, || cluster.agreed_primary().is_some_and(|i| i != 0)),
+        "no failover\n{}",
+        cluster.logs()
+    );
+    assert!(load.wait_for_200s(200), "not serving after the failover");
+    let seen = load.finish();
+    let (values, unavailable) = assert_no_value_twice(&seen);
+    let primary = &cluster.nodes[cluster.agreed_primary().unwrap()];
+    println!(
+        "lagging replicas: old primary reached {before_kill}, {} values handed out, {unavailable} 503s, new primary at {}",
+        values.len(),
+        primary.counter()
+    );
+    assert!(unavailable > 0, "unacknowledged batches answered 503");
+}
+
+#[test]
+fn redis_ha_old_primary_restarted_is_demoted_and_never_used() {
+    let _turn = serial();
+    let mut cluster = Cluster::start(2, 3, None);
+    let server = pod(&cluster, &["--workers", "2"], &[]);
+    let load = Load::start(&[server.addr], 4);
+    assert!(load.wait_for_200s(200));
+    cluster.nodes[0].kill();
+    assert!(
+        eventually(FAILOVER_DEADLINE, || cluster.agreed_primary().is_some_and(|i| i != 0)),
+        "no failover\n{}",
+        cluster.logs()
+    );
+    assert!(load.wait_for_200s(200), "not serving after the failover");
+
+    // It comes back with its AOF and the shipped configuration, which starts it as a primary.
+    cluster.nodes[0].spawn();
+    let demoted = || cluster.nodes[0].role() == "slave";
+    assert!(eventually(FAILOVER_DEADLINE, demoted), "the old primary was never demoted");
+    assert!(load.wait_for_200s(200), "not serving after the old primary returned");
+    let seen = load.finish();
+    assert_no_value_twice(&seen);
+    assert_eq!(cluster.nodes[0].script_calls(), 0, "no value was ever taken from the old primary");
+    assert_ne!(cluster.agreed_primary(), Some(0));
+}
+
+#[test]
+fn redis_ha_replicaof_on_the_primary_is_readonly_then_the_link_reconnects_and_continues() {
+    let _turn = serial();
+    // A plain URL, as a managed service's endpoint: the node behind it stops being the primary and becomes
+    // one again, and the client only sees errors and closed connections.
+    let a = Node::start(None, &[]);
+    let b = Node::start(Some(a.port), &[]);
+    let synced =
+        || crate::cluster::info_field(&b.cli(&["INFO", "replication"]), "master_link_status").as_deref() == Some("up");
+    assert!(eventually(Duration::from_secs(20), synced));
+    let url = format!("redis://127.0.0.1:{}", a.port);
+    // WAIT 1: what was handed out is on the replica, whatever the switch loses.
+    let args = ["--backend", "redis", "--redis-url", &url, "--workers", "2", "--redis-wait-replicas", "1"];
+    let server = Server::start_with(&args, &[]);
+    wait_connected(&server);
+    let load = Load::start(&[server.addr], 4);
+    assert!(load.wait_for_200s(200));
+    let before = load.finish();
+
+    // The switch, as a managed failover does it: the replica caught up, then the roles swap.
+    assert!(eventually(Duration::from_secs(20), || caught_up(&a, &b)), "the replica never caught up");
+    assert_eq!(b.cli(&["REPLICAOF", "NO", "ONE"]).trim(), "OK");
+    assert_eq!(a.cli(&["REPLICAOF", "127.0.0.1", &b.port.to_string()]).trim(), "OK");
+    let load = Load::start(&[server.addr], 4);
+    let readonly = || metric(&server, "counter_redis_errors_total{kind=\"readonly\"}") > 0;
+    assert!(eventually(Duration::from_secs(20), readonly), "READONLY never seen:\n{}", server.log_text());
+    assert!(server.log_text().contains("not the primary"), "{}", server.log_text());
+
+    // The endpoint is the primary again (with the other node's data, which is everything).
+    assert!(eventually(Duration::from_secs(20), || caught_up(&b, &a)), "the old primary never caught up");
+    assert_eq!(a.cli(&["REPLICAOF", "NO", "ONE"]).trim(), "OK");
+    assert_eq!(b.cli(&["REPLICAOF", "127.0.0.1", &a.port.to_string()]).trim(), "OK");
+    assert!(load.wait_for_200s(200), "the link never continued:\n{}", server.log_text());
+    let after = load.finish();
+    let (before, _) = assert_no_value_twice(&before);
+    let all: Seen = before.iter().map(|v| (200, Some(*v))).chain(after.iter().copied()).collect();
+    let (_, unavailable) = assert_no_value_twice(&all);
+    assert!(unavailable > 0, "the READONLY batches answered 503");
+}
+
+/// The replica's replication offset reached the primary's (`WAIT` from a client that wrote nothing proves
+/// nothing: it waits only for that client's own writes).
+fn caught_up(primary: &Node, replica: &Node) -> bool {
+    let offset = |n: &Node, field| crate::cluster::info_field(&n.cli(&["INFO", "replication"]), field);
+    let target = offset(primary, "master_repl_offset");
+    target.is_some() && offset(replica, "slave_repl_offset") == target
+}
+
+#[test]
+fn redis_ha_all_sentinels_down_is_503_and_not_ready_until_one_returns() {
+    let _turn = serial();
+    let mut cluster = Cluster::start(2, 3, None);
+    let server = pod(&cluster, &["--workers", "2"], &[]);
+    assert_eq!(get(&server, "/status").status, 200);
+    for s in &mut cluster.sentinels {
+        s.kill();
+    }
+    // The links keep working while the primary does; drop them so that every worker must ask again.
+    cluster.nodes[0].cli(&["CLIENT", "KILL", "TYPE", "normal"]);
+    // Every worker: a fresh connection may land on either.
+    let down = || (0..8).all(|_| get(&server, "/ready").status == 503 && get(&server, "/status").status == 503);
+    assert!(eventually(Duration::from_secs(10), down), "still ready");
+    let logged = || server.log_text().contains("no sentinel named a primary");
+    assert!(eventually(Duration::from_secs(10), logged), "{}", server.log_text());
+    assert!(metric(&server, "counter_redis_sentinel_errors_total{sentinel=\"1\",kind=\"connect\"}") > 0);
+
+    cluster.sentinels[1].spawn();
+    let up = || (0..8).all(|_| get(&server, "/ready").status == 200 && get(&server, "/status").status == 200);
+    assert!(eventually(Duration::from_secs(20), up), "never recovered:\n{}", server.log_text());
+}
+
+#[test]
+fn redis_ha_sentinel_password_right_one_works_wrong_one_is_503_and_logged() {
+    let _turn = serial();
+    let cluster = Cluster::start(2, 3, Some("s3ntinel"));
+    let good = pod(&cluster, &["--workers", "1"], &[("REDIS_SENTINEL_PASSWORD", "s3ntinel")]);
+    assert_eq!(get(&good, "/status").status, 200);
+    let sentinels = cluster.sentinel_list();
+    let bad = Server::start_with(
+        &["--backend", "redis", "--redis-sentinels", &sentinels, "--workers", "1"],
+        &[("REDIS_SENTINEL_PASSWORD", "wrong")],
+    );
+    let refused = || bad.log_text().contains("sentinel refused our credentials");
+    assert!(eventually(Duration::from_secs(10), refused), "{}", bad.log_text());
+    assert_eq!(get(&bad, "/status").status, 503);
+    assert_eq!(get(&bad, "/ready").status, 503);
+    assert!(metric(&bad, "counter_redis_sentinel_errors_total{sentinel=\"0\",kind=\"auth\"}") > 0);
+    // Once per Sentinel and state change, not per attempt.
+    std::thread::sleep(Duration::from_millis(1500));
+    let lines = bad.log_text().matches("sentinel refused our credentials").count();
+    assert_eq!(lines, 3, "one line per Sentinel:\n{}", bad.log_text());
+}
+
+#[test]
+fn redis_ha_tripwire_refuses_values_already_handed_out_then_resumes_above_them() {
+    let _turn = serial();
+    // No AOF and no replica: a restart empties the counter, the way a failover to a replica that lacked the
+    // increments, or a restore from an old file, would set it back.
+    let mut node = Node::start(None, &["--appendonly", "no", "--min-replicas-to-write", "0"]);
+    let url = format!("redis://127.0.0.1:{}", node.port);
+    let server = Server::start_with(&["--backend", "redis", "--redis-url", &url, "--workers", "1"], &[]);
+    wait_connected(&server);
+    let values: Vec<u64> = (0..50).map(|_| get(&server, "/status").json()["counter"].as_u64().unwrap()).collect();
+    assert_eq!(values.last(), Some(&50));
+    node.kill();
+    node.spawn();
+    let mut next = None;
+    let resumed = eventually(Duration::from_secs(20), || {
+        let r = get(&server, "/status");
+        next = r.json()["counter"].as_u64();
+        r.status == 200
+    });
+    assert!(resumed, "never resumed:\n{}", server.log_text());
+    assert!(next.unwrap() > 50, "resumed above every value handed out, at {next:?}");
+    let trips = metric(&server, "counter_redis_tripwire_total");
+    assert!(trips >= 1, "tripwire metric");
+    let lines = server.log_text().matches("msg=\"tripwire:").count();
+    assert_eq!(lines as u64, trips, "one log line per occurrence");
+}
