@@ -125,7 +125,7 @@ mod tests {
         let page = metrics.page(Snapshot { counter: 2, last_changed: 5 }, Snapshot::default(), false);
         let mut out = Vec::new();
         page.write(&mut out);
-        assert_eq!(out.len(), page.len());
+        assert_eq!(out.len(), page.body_len());
         let text = String::from_utf8(out).unwrap();
         for line in [
             "counter_http_requests_total{endpoint=\"/status\",code=\"200\"} 2\n",

@@ -48,7 +48,7 @@ pub struct Page {
 
 impl Page {
     /// The body's length in bytes (for Content-Length; HEAD needs it without the body).
-    pub fn len(&self) -> usize {
+    pub fn body_len(&self) -> usize {
         let mut length = Length(0);
         self.render(&mut length);
         length.0
@@ -223,10 +223,10 @@ fn sample(s: &mut dyn Sink, name: &str, suffix: &str, labels: &[(&str, &str)], v
 
 #[cfg(test)]
 mod tests {
-    use super::super::slots::pack;
-    use super::super::totals::PRIMARIES_SHOWN_MAX;
     use super::*;
     use crate::limits::SENTINELS_MAX;
+    use crate::metrics::slots::pack;
+    use crate::metrics::totals::PRIMARIES_SHOWN_MAX;
 
     /// The bound `Page::write` promises: every series present, every value at its widest.
     #[test]
@@ -253,7 +253,7 @@ mod tests {
             redis_sentinels: SENTINELS_MAX,
         };
         let page = Page { totals, info, workers: usize::MAX, status: max, status_v2: max, redis: true };
-        let len = page.len();
+        let len = page.body_len();
         assert!(len <= METRICS_BODY_BYTES_MAX, "worst-case page is {len} bytes");
     }
 }
