@@ -12,7 +12,7 @@ use counter::app::App;
 use counter::config::Timeouts;
 use counter::server::Server;
 
-#[path = "shared/counting_alloc.rs"]
+#[path = "support/counting_alloc.rs"]
 mod counting_alloc;
 
 use counting_alloc::{allocations, complete_responses};

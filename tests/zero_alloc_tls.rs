@@ -24,7 +24,7 @@ use counter::lifecycle::Phase;
 use counter::metrics::{Info, Metrics};
 use counter::server::Server;
 
-#[path = "shared/counting_alloc.rs"]
+#[path = "support/counting_alloc.rs"]
 mod counting_alloc;
 
 use counting_alloc::{allocations, complete_responses};
