@@ -16,6 +16,7 @@ mod os;
 mod pipelining;
 mod prometheus;
 mod redis;
+mod redis_link;
 mod shutdown;
 #[path = "../support/mod.rs"]
 mod support;
