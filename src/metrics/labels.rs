@@ -110,6 +110,11 @@ labels! {
         UnknownMaster = "unknown_master",
         Tls = "tls",
         Cluster = "cluster",
+        /// NOSCRIPT: that batch answered 503, the link stays (SCRIPT LOAD follows).
+        NoScript = "noscript",
+        /// A batch's reply refused, the link staying: a script error, a value that cannot be a counter, a
+        /// TIME outside 1970-9999.
+        Reply = "reply",
     }
 }
 

@@ -133,7 +133,12 @@ impl Page {
         let (name, help) =
             ("counter_redis_round_trip_seconds", "Time from writing a script call to reading its reply.");
         histogram(s, name, help, &LATENCY_LE, &t.latency, Num::Float(t.latency.sum as f64 / 1e6));
-        family(s, "counter_redis_errors_total", "counter", "Redis link faults (each drops the link), by kind.");
+        family(
+            s,
+            "counter_redis_errors_total",
+            "counter",
+            "Redis link faults by kind (noscript and reply fail one batch; the others drop the link).",
+        );
         for (kind, &n) in RedisFault::NAMES.iter().zip(&t.redis_faults) {
             sample(s, "counter_redis_errors_total", "", &[("kind", kind)], Num::Int(n));
         }

@@ -339,8 +339,12 @@ impl Replies {
         }
     }
 
-    /// Logs a run of the same refusal once.
+    /// Counts a refusal, and logs a run of the same refusal once.
     fn refuse(&mut self, batch: BatchId, refusal: Refusal) {
+        self.stats.redis_fault(match refusal {
+            Refusal::NoScript => Fault::NoScript,
+            _ => Fault::Reply,
+        });
         if self.refused == Some(refusal) {
             return;
         }

@@ -84,6 +84,11 @@ fn redis_link_script_flush_storm_two_pods_never_repeat_or_hang() {
     let report = finish("SCRIPT FLUSH storm", load, started);
     assert!(report.values > 500);
     assert!(logs(&pods).contains("NOSCRIPT"), "the refusal is logged");
+    let metrics = crate::support::get(&pods[0], "/metrics");
+    let noscript = String::from_utf8_lossy(&metrics.body)
+        .lines()
+        .find_map(|l| l.strip_prefix("counter_redis_errors_total{kind=\"noscript\"} ")?.parse::<u64>().ok());
+    assert!(noscript > Some(0), "NOSCRIPT is counted: {noscript:?}");
 }
 
 /// One process with one worker: once Redis hands out values again that were handed out before, only this
