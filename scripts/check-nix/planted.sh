@@ -78,6 +78,9 @@ plant "fileFilter predicate without ..." nix/package.nix \
 plant "maybeMissing given a string" nix/package.nix \
   'lib.fileset.maybeMissing ../benches/compare' 'lib.fileset.maybeMissing "${toString ../benches/compare}"' \
   "is a string-like value, but it should be a path instead"
+plant "maybeMissing given a string naming no file" nix/package.nix \
+  'lib.fileset.maybeMissing ../benches/compare' 'lib.fileset.maybeMissing "${toString ../benches}/none"' \
+  "is a string-like value, but it should be a path instead"
 
 # 4. buildLayeredImage's compressor is one of none, gz, zstd.
 plant "buildLayeredImage compressor xz" nix/image.nix \
