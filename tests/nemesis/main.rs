@@ -114,6 +114,12 @@ pub struct Scenario {
 /// How long faults are injected in each scenario (setup and the final wait come on top).
 pub const FAULT_WINDOW: Duration = Duration::from_secs(20);
 
+/// The last `n` lines of a log, for a failure message.
+pub fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
 fn scenarios() -> Vec<Scenario> {
     let mut all = Vec::new();
     all.extend(memory::scenarios());
@@ -178,7 +184,8 @@ fn out_dir() -> PathBuf {
 }
 
 fn run_one(s: &Scenario, seed: u64, require_root: bool) -> Row {
-    let mut row = Row { name: s.name, seed, report: None, recover: None, secs: 0.0, verdict: String::new(), failed: false };
+    let mut row =
+        Row { name: s.name, seed, report: None, recover: None, secs: 0.0, verdict: String::new(), failed: false };
     if s.needs == Needs::Root {
         if let Some(why) = support::netns::unavailable() {
             eprintln!("\n!!!!!!!! SKIPPED {}: {why} !!!!!!!!\n", s.name);

@@ -40,7 +40,7 @@ impl Drop for StateDir {
 fn sigkill_loop(ctx: &mut Ctx) -> Result<History, String> {
     let dir = StateDir::new();
     let file = dir.file();
-    let mut pod = Pod::local(&["--workers", "2", "--workers", "2"]);
+    let mut pod = Pod::local(&["--workers", "2", "--state-file", &file]);
     let load = Load::start(&[pod.addr()], LoadSpec::default());
     if !load.wait_for_200s(500, Duration::from_secs(20)) {
         return Err(format!("no load before the first kill:\n{}", pod.log_text()));
@@ -65,7 +65,7 @@ fn sigkill_loop(ctx: &mut Ctx) -> Result<History, String> {
 fn sigstop(ctx: &mut Ctx) -> Result<History, String> {
     let dir = StateDir::new();
     let file = dir.file();
-    let pod = Pod::local(&["--workers", "2", "--workers", "2"]);
+    let pod = Pod::local(&["--workers", "2", "--state-file", &file]);
     let load = Load::start(&[pod.addr()], LoadSpec::default());
     if !load.wait_for_200s(500, Duration::from_secs(20)) {
         return Err(format!("no load before the first stop:\n{}", pod.log_text()));

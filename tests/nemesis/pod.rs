@@ -40,7 +40,7 @@ impl Pod {
         self.spawn_unready();
         if self.args.iter().any(|a| a == "redis") {
             let server = self.server();
-            assert!(server.wait_redis_connected(Duration::from_secs(20)), "pod never connected:\n{}", server.log_text());
+            assert!(server.wait_redis_connected(Duration::from_secs(20)), "pod never connected:\n{}", self.log_text());
         }
     }
 
@@ -85,7 +85,8 @@ impl Pod {
         from
     }
 
+    /// The last 20 lines of the process's log, for a failure message.
     pub fn log_text(&self) -> String {
-        self.server.as_ref().map(Server::log_text).unwrap_or_default()
+        crate::tail(&self.server.as_ref().map(Server::log_text).unwrap_or_default(), 20)
     }
 }

@@ -129,7 +129,7 @@ fn key_tampered(ctx: &mut Ctx) -> Result<History, String> {
         let pick = ctx.rng.range(0, tamperings.len() as u64 - 1) as usize;
         let what = tamperings[pick];
         let before = redis.counter();
-        if what[0] == "HSET" || what[2] == "9223372036854775807" {
+        if what[0] == "HSET" || what.get(2) == Some(&"9223372036854775807") {
             redis.cli(&["DEL", "{counter}:n"]);
         }
         redis.cli(what);

@@ -116,10 +116,8 @@ impl Redis {
         let host = Host::local();
         let port = host.port(6379);
         let dir = scratch("redis");
-        let mut args: Vec<String> = ["--bind", &host.ip, "--port", &port.to_string(), "--save", ""]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let mut args: Vec<String> =
+            ["--bind", &host.ip, "--port", &port.to_string(), "--save", ""].iter().map(|s| s.to_string()).collect();
         args.extend(["--dir".to_string(), dir.to_str().unwrap().to_string()]);
         args.extend(extra.iter().map(|s| s.to_string()));
         Redis::launch(host, port, dir, args)
