@@ -111,7 +111,10 @@ rustPlatform.buildRustPackage {
   # also skipped the pure unit test config::tests::redis_urls_and_passwords,
   # and a bare "redis::" would skip the RESP parser's redis::resp::tests::*.
   # scripts/check-nix.sh lists the real test names and checks that exactly
-  # the Redis integration tests are skipped.
+  # the Redis integration tests are skipped. tests/nemesis (the fault
+  # harness: root, network namespaces, libfaketime) needs no skip: Cargo.toml
+  # gives it `test = false`, so `cargo test` never builds it (check-nix.sh
+  # checks that too); `make nemesis` runs it in CI.
   # tests/it/prometheus.rs runs a real Prometheus and promtool (nixpkgs puts
   # promtool in prometheus's cli output).
   nativeCheckInputs = [

@@ -13,8 +13,18 @@ use crate::{Ctx, Needs, Scenario, FAULT_WINDOW};
 
 pub fn scenarios() -> Vec<Scenario> {
     vec![
-        Scenario { name: "cluster-slot-migrated-under-load", needs: Needs::Nothing, run: slot_migration },
-        Scenario { name: "cluster-master-killed-replica-takes-over", needs: Needs::Nothing, run: master_killed },
+        Scenario {
+            name: "cluster-slot-migrated-under-load",
+            needs: Needs::Nothing,
+            run: slot_migration,
+            pending: None,
+        },
+        Scenario {
+            name: "cluster-master-killed-replica-takes-over",
+            needs: Needs::Nothing,
+            run: master_killed,
+            pending: None,
+        },
     ]
 }
 

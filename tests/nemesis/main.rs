@@ -7,7 +7,8 @@
 //! `cargo test --test nemesis -- [NAME...]` runs the scenarios whose name contains a NAME (all without one), one
 //! after another, and prints a table. `NEMESIS_SEED=N` replays: every selected scenario uses seed N (each prints
 //! the seed it used). A failed history is saved under target/nemesis/ and its path printed. A scenario that needs
-//! root skips loudly without it, and fails instead when `NEMESIS_REQUIRE_ROOT=1` (CI).
+//! root skips loudly without it, and fails instead when `NEMESIS_REQUIRE_ROOT=1` (CI). A scenario marked pending
+//! on an open issue fails without failing the run, unless `NEMESIS_STRICT=1`.
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -109,6 +110,10 @@ pub struct Scenario {
     pub name: &'static str,
     pub needs: Needs,
     pub run: fn(&mut Ctx) -> Result<History, String>,
+    /// The open issue whose fix this scenario waits for: its failure is shown as `FAILED (pending ...)` and does
+    /// not fail the run, unless `NEMESIS_STRICT=1`. The checks are never weakened for it; once the fix lands
+    /// the mark goes (a pending scenario that passes says so).
+    pub pending: Option<&'static str>,
 }
 
 /// How long faults are injected in each scenario (setup and the final wait come on top).
@@ -151,13 +156,22 @@ fn main() {
     }
     let fixed_seed = std::env::var("NEMESIS_SEED").ok().map(|s| s.parse::<u64>().expect("NEMESIS_SEED: a u64"));
     let require_root = std::env::var("NEMESIS_REQUIRE_ROOT").is_ok_and(|v| v == "1");
+    let strict = std::env::var("NEMESIS_STRICT").is_ok_and(|v| v == "1");
     let selected: Vec<Scenario> =
         scenarios().into_iter().filter(|s| filters.is_empty() || filters.iter().any(|f| s.name.contains(f))).collect();
     let mut rows = Vec::new();
     for s in selected {
         let seed = fixed_seed.unwrap_or_else(|| fresh_seed(s.name));
         println!("== {} (seed {seed}; replay: NEMESIS_SEED={seed} cargo test --test nemesis -- {})", s.name, s.name);
-        let row = run_one(&s, seed, require_root);
+        let mut row = run_one(&s, seed, require_root);
+        if let Some(issue) = s.pending {
+            if row.failed {
+                row.verdict = format!("FAILED (pending {issue}): {}", row.verdict.trim_start_matches("FAILED: "));
+                row.failed = strict;
+            } else if !row.verdict.starts_with("SKIPPED") {
+                row.verdict = format!("{} (was pending {issue}: remove the mark)", row.verdict);
+            }
+        }
         println!("-- {}: {}", s.name, row.verdict);
         rows.push(row);
     }
@@ -273,7 +287,7 @@ fn table(rows: &[Row]) -> String {
             Some(d) => format!("{:.2} s", d.as_secs_f64()),
             None => "-".to_string(),
         };
-        let result = r.verdict.lines().next().unwrap_or("").chars().take(90).collect::<String>();
+        let result = r.verdict.lines().next().unwrap_or("").chars().take(110).collect::<String>();
         out.push_str(&format!(
             "| {} | {} | {values} | {unavailable} | {closed} | {violations} | {recover} | {:.0} s | {result} |\n",
             r.name, r.seed, r.secs

@@ -15,9 +15,24 @@ use crate::{Ctx, Needs, Scenario};
 
 pub fn scenarios() -> Vec<Scenario> {
     vec![
-        Scenario { name: "sentinel-primary-killed-while-replicas-lag", needs: Needs::Nothing, run: primary_killed },
-        Scenario { name: "partition-primary-from-replicas-and-sentinels", needs: Needs::Root, run: primary_cut_off },
-        Scenario { name: "partition-one-counter-from-everything", needs: Needs::Root, run: counter_cut_off },
+        Scenario {
+            name: "sentinel-primary-killed-while-replicas-lag",
+            needs: Needs::Nothing,
+            run: primary_killed,
+            pending: None,
+        },
+        Scenario {
+            name: "partition-primary-from-replicas-and-sentinels",
+            needs: Needs::Root,
+            run: primary_cut_off,
+            pending: None,
+        },
+        Scenario {
+            name: "partition-one-counter-from-everything",
+            needs: Needs::Root,
+            run: counter_cut_off,
+            pending: None,
+        },
     ]
 }
 

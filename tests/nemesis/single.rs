@@ -13,11 +13,31 @@ use crate::{Ctx, Needs, Scenario, FAULT_WINDOW};
 
 pub fn scenarios() -> Vec<Scenario> {
     vec![
-        Scenario { name: "redis-sigkill-restart-with-aof", needs: Needs::Nothing, run: sigkill_aof },
-        Scenario { name: "redis-older-snapshot-and-pod-restart", needs: Needs::Nothing, run: older_snapshot },
-        Scenario { name: "redis-script-flush-storm", needs: Needs::Nothing, run: script_flush_storm },
-        Scenario { name: "redis-counter-key-tampered", needs: Needs::Nothing, run: key_tampered },
-        Scenario { name: "redis-paused-past-round-trip-timeout", needs: Needs::Nothing, run: redis_paused },
+        Scenario { name: "redis-sigkill-restart-with-aof", needs: Needs::Nothing, run: sigkill_aof, pending: None },
+        Scenario {
+            name: "redis-older-snapshot-and-pod-restart",
+            needs: Needs::Nothing,
+            run: older_snapshot,
+            pending: Some("issue 22"),
+        },
+        Scenario {
+            name: "redis-script-flush-storm",
+            needs: Needs::Nothing,
+            run: script_flush_storm,
+            pending: Some("issue 21"),
+        },
+        Scenario {
+            name: "redis-counter-key-tampered",
+            needs: Needs::Nothing,
+            run: key_tampered,
+            pending: Some("issues 21, 22"),
+        },
+        Scenario {
+            name: "redis-paused-past-round-trip-timeout",
+            needs: Needs::Nothing,
+            run: redis_paused,
+            pending: None,
+        },
     ]
 }
 
