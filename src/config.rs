@@ -90,6 +90,12 @@ pub const OPTIONS: &[Opt] = &[
         default: "auto",
         help: "hand out a batch's values only once this many replicas acknowledged it (WAIT); auto = 1 with Sentinels, 0 without",
     },
+    Opt {
+        flag: "--state-file",
+        env: "STATE_FILE",
+        default: "",
+        help: "memory backend: keep both counters in this file, so a restart continues (docs/state-file.md); unset: in memory only",
+    },
     Opt { flag: "--log-format", env: "LOG_FORMAT", default: "logfmt", help: "logfmt or json" },
 ];
 
@@ -103,6 +109,8 @@ pub struct Config {
     pub log_format: Format,
     /// None: the in-memory counter.
     pub redis: Option<RedisTarget>,
+    /// Memory backend: the file both counters are kept in. None: in memory only.
+    pub state_file: Option<PathBuf>,
 }
 
 /// Where the shared counter lives in redis mode.
@@ -365,7 +373,14 @@ where
         "redis" => Some(redis_target(&get, &env)?),
         b => return Err(format!("invalid backend {b:?}: memory or redis")),
     };
-    Ok(Command::Run(Config { redis, addr: SocketAddr::new(ip, port), workers, drain_seconds, timeouts, log_format }))
+    let state_file = Some(get("--state-file")).filter(|p| !p.is_empty()).map(PathBuf::from);
+    if redis.is_some() && state_file.is_some() {
+        // Redis already keeps /status; /statusV2 stays per process there, and a file per replica would still
+        // repeat its values across replicas. Refused rather than half-honoured (docs/state-file.md).
+        return Err("--state-file is for the memory backend; with --backend redis, Redis keeps the count".to_string());
+    }
+    let addr = SocketAddr::new(ip, port);
+    Ok(Command::Run(Config { redis, addr, workers, drain_seconds, timeouts, log_format, state_file }))
 }
 
 /// Redis mode's target: the URL, the passwords (env beats URL; a file beats env), the Sentinels, WAIT.
@@ -447,6 +462,16 @@ mod tests {
         let Ok(Command::Run(c)) = run(&[], &[]) else { panic!() };
         assert!(c.redis.is_none());
         assert!(run(&["--backend", "etcd"], &[]).is_err());
+    }
+
+    #[test]
+    fn state_file_memory_only() {
+        let Ok(Command::Run(c)) = run(&[], &[]) else { panic!() };
+        assert_eq!(c.state_file, None);
+        let Ok(Command::Run(c)) = run(&[], &[("STATE_FILE", "/data/counter.state")]) else { panic!() };
+        assert_eq!(c.state_file, Some(PathBuf::from("/data/counter.state")));
+        let err = run(&["--backend", "redis", "--state-file", "/x"], &[]).unwrap_err();
+        assert!(err.contains("--state-file") && err.contains("redis"), "{err}");
     }
 
     #[test]
