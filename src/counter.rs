@@ -133,10 +133,7 @@ impl MutexCounter {
 
     /// See `AtomicCounter::resume`.
     pub fn resume(value: u64, last_changed: u64) -> MutexCounter {
-        MutexCounter {
-            state: Mutex::new(Snapshot { counter: value, last_changed }),
-            ceiling: AtomicU64::new(value),
-        }
+        MutexCounter { state: Mutex::new(Snapshot { counter: value, last_changed }), ceiling: AtomicU64::new(value) }
     }
 
     /// Adds one and returns the value after this increment with the latest change time.

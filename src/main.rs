@@ -129,7 +129,10 @@ fn open_state(config: &Config, metrics: Metrics) -> Result<(Arc<App>, Option<Sta
 fn log_resume(file: &dyn std::fmt::Display, resume: &Resume, app: &App) {
     if let Some((slot, why)) = resume.damaged.filter(|_| !resume.created) {
         let why = why.to_string();
-        log::warn("state file slot unusable, resuming from the other", &[("file", file), ("slot", &slot), ("why", &why)]);
+        log::warn(
+            "state file slot unusable, resuming from the other",
+            &[("file", file), ("slot", &slot), ("why", &why)],
+        );
     }
     let how = if resume.created {
         "new file: counting from 0"

@@ -16,9 +16,7 @@ use std::time::{Duration, Instant};
 
 use crate::counter::{AtomicCounter, MutexCounter};
 use crate::lifecycle::Lifecycle;
-use crate::limits::{
-    STATE_AHEAD_MILLIS, STATE_BLOCK_MAX, STATE_BLOCK_MIN, STATE_POLL_MILLIS, STATE_RETRY_MILLIS,
-};
+use crate::limits::{STATE_AHEAD_MILLIS, STATE_BLOCK_MAX, STATE_BLOCK_MIN, STATE_POLL_MILLIS, STATE_RETRY_MILLIS};
 use crate::log;
 use crate::sync::{AtomicU8, Ordering};
 use file::StateFile;
