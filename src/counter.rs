@@ -112,12 +112,6 @@ impl AtomicCounter {
     }
 }
 
-impl Default for AtomicCounter {
-    fn default() -> AtomicCounter {
-        AtomicCounter::new()
-    }
-}
-
 /// `/statusV2`: the same contract with both fields behind one `Mutex`, kept for comparison with the original.
 #[derive(Debug)]
 pub struct MutexCounter {
@@ -175,11 +169,5 @@ impl MutexCounter {
     /// The highest value handed out: the counter never passes its ceiling.
     pub fn handed_out_max(&self) -> u64 {
         self.peek().counter
-    }
-}
-
-impl Default for MutexCounter {
-    fn default() -> MutexCounter {
-        MutexCounter::new()
     }
 }

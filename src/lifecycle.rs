@@ -59,9 +59,3 @@ impl Lifecycle {
         self.store_ok.load(Ordering::Relaxed) == 1
     }
 }
-
-impl Default for Lifecycle {
-    fn default() -> Lifecycle {
-        Lifecycle::new()
-    }
-}
