@@ -227,7 +227,8 @@ impl App {
     /// The page is at most `METRICS_BODY_BYTES_MAX`, within the room `out` keeps for one response.
     fn scrape(&self, mode: Mode, dates: &DateCache, out: &mut Vec<u8>, persist: Persist, head_only: bool) {
         let redis = matches!(mode, Mode::Redis { .. });
-        let page = self.metrics.page(self.status.peek(), self.status_v2.peek(), redis);
+        let ceilings = self.durable.then(|| [self.status.ceiling(), self.status_v2.ceiling()]);
+        let page = self.metrics.page(self.status.peek(), self.status_v2.peek(), redis, ceilings);
         response::head(out, response::METRICS_HEAD, page.body_len(), dates.imf(), persist);
         if !head_only {
             page.write(out);

@@ -95,7 +95,7 @@ fn main() -> ExitCode {
 }
 
 fn shared(app: &App) -> Shared<'_> {
-    Shared { status: &app.status, status_v2: &app.status_v2, lifecycle: &app.lifecycle }
+    Shared { status: &app.status, status_v2: &app.status_v2, lifecycle: &app.lifecycle, stats: &app.metrics.state }
 }
 
 /// Without `--state-file`: the counters in memory, said in the log. With it: the file opened, locked and read,

@@ -60,7 +60,12 @@ fn steady_state_requests_allocate_nothing() {
         AtomicCounter::resume(a.ceiling, a.last_changed),
         MutexCounter::resume(b.ceiling, b.last_changed),
     ));
-    let shared = Shared { status: &durable.status, status_v2: &durable.status_v2, lifecycle: &durable.lifecycle };
+    let shared = Shared {
+        status: &durable.status,
+        status_v2: &durable.status_v2,
+        lifecycle: &durable.lifecycle,
+        stats: &durable.metrics.state,
+    };
     state.start(shared).expect("first reservation");
     let stop = Stop::new();
     std::thread::scope(|scope| {

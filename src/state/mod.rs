@@ -18,16 +18,19 @@ use crate::counter::{AtomicCounter, MutexCounter};
 use crate::lifecycle::Lifecycle;
 use crate::limits::{STATE_AHEAD_MILLIS, STATE_BLOCK_MAX, STATE_BLOCK_MIN, STATE_POLL_MILLIS, STATE_RETRY_MILLIS};
 use crate::log;
+use crate::metrics::StateMetrics;
 use crate::sync::{AtomicU8, Ordering};
 use file::StateFile;
 use format::{Mark, Record, Recovered, FILE_BYTES, RECORD_BYTES, SLOT_BYTES};
 
-/// What the reserving thread works on: the counters (index 0 `/status`, 1 `/statusV2`) and the readiness flag.
+/// What the reserving thread works on: the counters (index 0 `/status`, 1 `/statusV2`), the readiness flag, and
+/// its metrics.
 #[derive(Clone, Copy)]
 pub struct Shared<'a> {
     pub status: &'a AtomicCounter,
     pub status_v2: &'a MutexCounter,
     pub lifecycle: &'a Lifecycle,
+    pub stats: &'a StateMetrics,
 }
 
 impl Shared<'_> {
@@ -145,8 +148,11 @@ impl State {
     /// The first reservation, before any request: both slots get a block above where the counters resume
     /// (two syncs, since the ceiling in use is the lower slot's). An error means the file cannot be written.
     pub fn start(&mut self, shared: Shared<'_>) -> std::io::Result<()> {
-        self.reserve(shared, Instant::now())?;
-        self.reserve(shared, Instant::now()).map(|_| ())
+        for _ in 0..format::SLOTS {
+            let took = self.reserve(shared, Instant::now())?;
+            shared.stats.synced(took);
+        }
+        Ok(())
     }
 
     /// One write: the older slot gets a ceiling a block above each counter's value (never below the newer
@@ -223,12 +229,14 @@ impl State {
             let due = failing.is_none_or(|retry_at| now >= retry_at);
             if due && self.needs_reservation(shared, now) {
                 match self.reserve(shared, now) {
-                    Ok(_took) => {
+                    Ok(took) => {
+                        shared.stats.synced(took);
                         if failing.take().is_some() {
                             log::info("state file syncs again", &[]);
                         }
                     }
                     Err(e) => {
+                        shared.stats.sync_failed();
                         shared.lifecycle.set_store_ok(false);
                         if failing.is_none() {
                             log::error("state file sync failed; requests beyond the ceiling get 503", &[("error", &e)]);
