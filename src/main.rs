@@ -38,7 +38,8 @@ fn main() -> ExitCode {
         }
     };
     log::set_format(config.log_format);
-    let start_time_secs = counter::server::worker::unix_now();
+    let start_time_secs = counter::server::clock::unix_now();
+    let started = std::time::Instant::now();
     log::info("starting", &[("version", &env!("CARGO_PKG_VERSION")), ("pid", &std::process::id())]);
 
     match raise_fd_limit() {
@@ -83,7 +84,7 @@ fn main() -> ExitCode {
                 state
             })
         });
-        let code = serve(&config, &cpus, workers, &app, &termination, start_time_secs);
+        let code = serve(&config, &cpus, workers, &app, &termination, started);
         stop.request();
         match reserver.map(|r| r.join()) {
             Some(Ok(state)) => close_state(state, &app, code),
@@ -173,7 +174,7 @@ fn serve(
     workers: usize,
     app: &Arc<App>,
     termination: &Termination,
-    start_time_secs: u64,
+    started: std::time::Instant,
 ) -> ExitCode {
     let server = match Server::start(
         config.addr,
@@ -219,7 +220,7 @@ fn serve(
     log::info("stopping", &[("open_connections", &open), ("deadline_seconds", &SHUTDOWN_DEADLINE_SECS)]);
     server.join();
     let totals = app.metrics.totals();
-    let uptime = counter::server::worker::unix_now().saturating_sub(start_time_secs);
+    let uptime = started.elapsed().as_secs();
     log::info("stopped", &[("requests", &totals.requests()), ("uptime_seconds", &uptime)]);
     ExitCode::SUCCESS
 }
