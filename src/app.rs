@@ -93,8 +93,11 @@ pub enum SharedResult {
 enum Answer {
     Keep,
     Close,
-    /// `--state-file`: the counter is at its ceiling; nothing was written, the request must wait.
-    Exhausted,
+    /// `--state-file`: the counter is at its ceiling; nothing was written, the request must wait for it.
+    Exhausted(Which),
+    /// Put on the connection's `Deferred` ring to be answered later (redis mode's batch, or behind a request
+    /// already waiting for its ceiling).
+    Deferred,
 }
 
 /// The `endpoint` label a response is counted under; `None` (a path outside the route table) is "other".
@@ -176,7 +179,7 @@ impl App {
                             Mode::Memory => self.status.increment(dates.now_secs()),
                             Mode::Durable => match self.status.increment_within(dates.now_secs()) {
                                 Some(snapshot) => snapshot,
-                                None => return Answer::Exhausted,
+                                None => return Answer::Exhausted(Which::Status),
                             },
                         };
                         counter(out, dates, snapshot, persist, head_only);
@@ -188,7 +191,7 @@ impl App {
                         } else if mode == Mode::Durable {
                             match self.status_v2.increment_within(dates.now_secs()) {
                                 Some(snapshot) => snapshot,
-                                None => return Answer::Exhausted,
+                                None => return Answer::Exhausted(Which::StatusV2),
                             }
                         } else {
                             self.status_v2.increment(dates.now_secs())
@@ -293,19 +296,22 @@ impl App {
         while answered.consumed < input.len() && out.len() < OUTPUT_HIGH_WATER_BYTES {
             match parser.parse(&input[answered.consumed..]) {
                 Ok(Parsed::Complete { request, consumed }) => {
-                    let waits = waits_for(mode, &request);
                     // Redis mode defers every GET /status; durable mode only those behind one already waiting
-                    // (the rest try the counter below and wait only if it is at its ceiling).
-                    let defer = waits.is_some() && (matches!(mode, Mode::Redis { .. }) || !deferred.is_empty());
+                    // (the rest try their counter in `respond_in` and wait only if it is at its ceiling).
+                    let waits = match mode {
+                        Mode::Memory => None,
+                        Mode::Durable if deferred.is_empty() => None,
+                        Mode::Redis { .. } | Mode::Durable => waits_for(mode, &request),
+                    };
                     let answer = match waits {
-                        Some(which) if defer => {
+                        Some(which) => {
                             if !deferred.push((persist_of(&request), which)) {
                                 break; // this client has enough in flight: the rest waits in its input
                             }
-                            Answer::Exhausted
+                            Answer::Deferred
                         }
-                        _ if !deferred.is_empty() => break, // behind a deferred response: wait, to keep order
-                        _ => self.respond_in(mode, stats, &request, dates, out),
+                        None if !deferred.is_empty() => break, // behind a deferred response: keep the order
+                        None => self.respond_in(mode, stats, &request, dates, out),
                     };
                     answered.consumed += consumed;
                     answered.requests += 1;
@@ -315,10 +321,10 @@ impl App {
                             answered.close = true;
                             break;
                         }
-                        Answer::Exhausted => {
-                            if !defer {
+                        Answer::Deferred | Answer::Exhausted(_) => {
+                            if let Answer::Exhausted(which) = answer {
                                 // The first to wait on this connection: the ring is empty, so there is room.
-                                let pushed = deferred.push((persist_of(&request), waits.unwrap_or(Which::Status)));
+                                let pushed = deferred.push((persist_of(&request), which));
                                 debug_assert!(pushed);
                             }
                             answered.deferred += 1;
