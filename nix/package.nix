@@ -105,7 +105,7 @@ rustPlatform.buildRustPackage {
 
   # doCheck (on by default) runs `cargo test` in the package: unit and
   # integration tests over 127.0.0.1. The integration tests that start a Redis
-  # server (tests/it/redis.rs, tls.rs, cluster.rs, failover.rs, the redis_*
+  # server (tests/it/redis.rs, redis_link.rs, tls.rs, cluster.rs, failover.rs, the redis_*
   # tests of tests/it/metrics.rs and prometheus.rs, tests/zero_alloc_tls.rs, and
   # tests/ha's scenarios::redis_*, which also start Sentinels) run in checks.nix
   # instead. checkFlags go to every test binary after `--`
@@ -127,6 +127,8 @@ rustPlatform.buildRustPackage {
   checkFlags = [
     "--skip"
     "redis::redis_"
+    "--skip"
+    "redis_link::redis_"
     "--skip"
     "metrics::redis_"
     "--skip"
