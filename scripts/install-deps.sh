@@ -6,8 +6,9 @@ set -euo pipefail
 # program -> Debian package
 # prometheus/promtool: tests/it/prometheus.rs and scripts/check-rules.sh (Debian's package ships both; its
 # service is not started by the tests, which run their own on a free port). openssl: the rediss:// tests make
-# their CA and certificates with it. faketime, ip and nft: `make nemesis` (tests/nemesis) steps the wall clock
-# under libfaketime and builds its partitions from network namespaces and nftables rules.
+# their CA and certificates with it. faketime (and its libfaketime): tests/it/clock.rs steps the server's wall clock,
+# and so does `make nemesis` (tests/nemesis), which also builds its partitions from network namespaces (ip) and
+# nftables rules (nft).
 declare -A PKG=([curl]=curl [wrk]=wrk [redis-server]=redis-server [redis-cli]=redis-tools [prometheus]=prometheus
   [promtool]=prometheus [openssl]=openssl [faketime]=faketime [ip]=iproute2 [nft]=nftables)
 missing=()

@@ -85,6 +85,25 @@ pub const REDIS_BATCHES_IN_FLIGHT_MAX: usize = 4;
 /// Redis mode: the link's read buffer; holds many replies (each at most `resp::REPLY_BYTES_MAX`).
 pub const REDIS_READ_BUFFER_BYTES: usize = 16 * 1024;
 
+/// Redis mode: room reserved at link start for pending commands (the handshake's few, then per batch its script
+/// call, its WAIT and an ASKING); the queue grows past it only if a burst of redirects needs it.
+pub const REDIS_QUEUE_ENTRIES: usize = 64;
+
+/// Redis Cluster: room reserved for batches a redirect turned away, waiting for the node switch; at most the
+/// batches in flight when the redirects came.
+pub const REDIS_REDIRECTED_BATCHES: usize = 8;
+
+/// Redis mode: longest script SHA the link keeps from SCRIPT LOAD's reply (SHA1 in hex is 40).
+pub const REDIS_SHA_BYTES_MAX: usize = 64;
+
+/// Redis mode: the link's output buffer, reserved at start: a batch's script call and WAIT are ~100 bytes, the
+/// handshake (with the script body) a few hundred; it grows only if the socket stops taking bytes.
+pub const REDIS_OUTPUT_BYTES: usize = 64 * 1024;
+
+/// The last Unix second a response can carry as a 4-digit-year date, 9999-12-31T23:59:59Z. A Redis TIME after
+/// it (or before 1970) is a fault: that batch answers 503.
+pub const UNIX_SECS_MAX: u64 = 253_402_300_799;
+
 /// Redis mode over TLS: ciphertext rustls may queue for the socket before `write` reports `WouldBlock`. Above
 /// the link's own 64 KiB output buffer plus TLS record overhead (about 22 bytes per 16 KiB record), so a full
 /// output buffer is sealed in one go; below it only if the socket stalls, and then the link's timeout decides.
@@ -109,6 +128,36 @@ pub const SENTINELS_MAX: usize = 8;
 /// stays below the round-trip timeout (asserted below), so a missing replica shows as short counts (503, link
 /// kept), not as a dropped link.
 pub const REDIS_WAIT_TIMEOUT_MILLIS: u64 = 200;
+
+/// `--state-file`: how long a request waits for the durable ceiling to be raised (a slow or failing disk) before
+/// it is answered 503 with `Retry-After`. A healthy sync takes milliseconds and starts long before the ceiling
+/// is reached (`STATE_AHEAD_MILLIS`); a second is what a client of a counter will wait before retrying anyway,
+/// and matches Redis mode's round-trip timeout.
+pub const STATE_DEFER_MILLIS: u64 = 1000;
+
+/// `--state-file`: each reservation covers this much traffic at the rate observed, so a crash skips at most this
+/// much (one block). Writes alternate between two slots and the ceiling in use trails by one write, so at a
+/// steady rate a sync happens every quarter block: 4 / 0.5 s = 8 syncs a second at any load (at most about 10).
+pub const STATE_AHEAD_MILLIS: u64 = 500;
+
+/// `--state-file`: the smallest block, so a slow trickle of requests does not sync on every few, and the
+/// startup reservation before any rate is known. A crash at low load skips at most this many values.
+pub const STATE_BLOCK_MIN: u64 = 1024;
+
+/// `--state-file`: the largest block: far above any rate one process reaches (2^32 values in half a second),
+/// and it keeps `value + block` clear of overflow.
+pub const STATE_BLOCK_MAX: u64 = 1 << 32;
+
+/// `--state-file`: how often the reserving thread looks at the counters' headroom. A sync is started when less
+/// than half a block is left, i.e. about a quarter of a second ahead at a steady rate: ten looks fit in it.
+pub const STATE_POLL_MILLIS: u64 = 10;
+
+/// `--state-file`: after a failed sync, the wait before the slot is written and synced again.
+pub const STATE_RETRY_MILLIS: u64 = 1000;
+
+/// `--state-file`: how often a worker with deferred requests looks whether the ceiling was raised (it does not
+/// block on the reserving thread). Only while requests wait.
+pub const STATE_RECHECK_MILLIS: u64 = 2;
 
 /// Connection slots per worker, allocated at worker start. 10,000 connections spread over workers fit in
 /// one worker even when SO_REUSEPORT hashes unevenly.
@@ -138,6 +187,32 @@ pub const SHUTDOWN_DEADLINE_SECS: u64 = 5;
 /// How often a worker wakes with nothing to do, to expire timeouts and refresh its Date cache.
 pub const TICK_MILLIS: u64 = 1000;
 
+/// Most `--workers`. Each worker allocates its connection table (`CONNECTIONS_PER_WORKER_MAX` slots) and its
+/// buffers at start; more workers than the largest machine has cores only add memory and contention.
+pub const WORKERS_MAX: usize = 1024;
+
+/// Longest `--drain-seconds`. A drain lasts as long as the load balancer needs to notice `/ready` = 503 (a
+/// few probe periods: seconds); the kubelet kills the pod after `terminationGracePeriodSeconds` anyway. An hour
+/// is far beyond any sane drain and keeps the signal wait's `timespec` in range.
+pub const DRAIN_SECONDS_MAX: u64 = 3600;
+
+/// Longest `--idle-timeout` and `--header-timeout`: an hour. Longer only holds sockets of clients that left.
+pub const CLIENT_TIMEOUT_SECS_MAX: u64 = 3600;
+
+/// Largest `--redis-wait-replicas`: a batch waits for this many replicas. Redis deployments run a handful; WAIT
+/// for more than exist only times out (503 for every batch).
+pub const REDIS_WAIT_REPLICAS_MAX: u32 = 64;
+
+/// Largest database number in a Redis URL: `SELECT` takes a C `int`.
+pub const REDIS_DB_MAX: u32 = i32::MAX as u32;
+
+/// A connection's pending output: rendering stops at the high-water mark, after at most one more response.
+pub const OUTPUT_BYTES_MAX: usize = OUTPUT_HIGH_WATER_BYTES + RESPONSE_BYTES_MAX;
+
+/// A connection's buffer that grew past this is freed once empty, so an idle connection holds no memory after
+/// a burst; smaller ones are kept, since a client that splits every request reuses them.
+pub const CONN_BUFFER_KEEP_BYTES: usize = 4 * 1024;
+
 /// `listen(2)` backlog per worker socket; the kernel caps it at `net.core.somaxconn`.
 pub const LISTEN_BACKLOG: i32 = 4096;
 
@@ -147,8 +222,16 @@ const _: () = assert!(REQUEST_BYTES_MAX <= READ_BUFFER_BYTES);
 const _: () = assert!(RESPONSE_BYTES_MAX < OUTPUT_HIGH_WATER_BYTES);
 const _: () = assert!(RESPONSE_HEAD_BYTES_MAX + METRICS_BODY_BYTES_MAX <= RESPONSE_BYTES_MAX);
 const _: () = assert!(HEADER_TIMEOUT_SECS < IDLE_TIMEOUT_SECS);
+const _: () = assert!(IDLE_TIMEOUT_SECS <= CLIENT_TIMEOUT_SECS_MAX);
+const _: () = assert!(CONN_BUFFER_KEEP_BYTES < OUTPUT_BYTES_MAX);
 const _: () = assert!(LINGER_SECS < SHUTDOWN_DEADLINE_SECS);
 const _: () = assert!(REDIS_RESOLVE_POLL_MILLIS < REDIS_BACKOFF_FIRST_MILLIS);
 const _: () = assert!(REDIS_WAIT_TIMEOUT_MILLIS * (REDIS_BATCHES_IN_FLIGHT_MAX as u64) < REDIS_TIMEOUT_MILLIS);
 const _: () = assert!(REDIS_BACKOFF_FIRST_MILLIS <= REDIS_REDISCOVER_MAX_MILLIS);
 const _: () = assert!(REDIS_SENTINEL_TIMEOUT_MILLIS < REDIS_TIMEOUT_MILLIS);
+const _: () = assert!(REDIS_QUEUE_ENTRIES >= 3 * REDIS_BATCHES_IN_FLIGHT_MAX + 8);
+const _: () = assert!(REDIS_REDIRECTED_BATCHES >= REDIS_BATCHES_IN_FLIGHT_MAX);
+const _: () = assert!(REDIS_SHA_BYTES_MAX >= 40);
+const _: () = assert!(STATE_POLL_MILLIS * 10 <= STATE_AHEAD_MILLIS / 2);
+const _: () = assert!(STATE_RECHECK_MILLIS < STATE_DEFER_MILLIS && STATE_RETRY_MILLIS <= STATE_DEFER_MILLIS);
+const _: () = assert!(STATE_BLOCK_MIN < STATE_BLOCK_MAX);

@@ -1,54 +1,27 @@
 //! Zero heap allocations per request in steady state, proven with a counting global allocator over a real
 //! socket: the server runs in this process (one worker), a client on 127.0.0.1 drives /status, /statusV2,
-//! /health, /ready and a pipelined batch with preallocated buffers, and the allocation count must not move.
+//! /health, /ready and a pipelined batch with preallocated buffers, and the allocation count must not move; in
+//! memory mode and again with a state file (`--state-file`), reserving thread included.
 //!
 //! This binary holds one test on purpose: the allocator counts every thread, so nothing else may run here.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use counter::app::App;
 use counter::config::Timeouts;
+use counter::counter::{AtomicCounter, MutexCounter};
+use counter::lifecycle::Phase;
+use counter::limits::STATE_BLOCK_MIN;
+use counter::metrics::{Info, Metrics};
 use counter::server::Server;
+use counter::state::{self, Shared, Stop};
 
-struct Counting;
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
 
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every method forwards to `System` with the caller's arguments unchanged, so `System`'s guarantees
-// hold; counting is a side effect on an atomic and never touches the memory.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // ORDERING: Relaxed: a statistic, read after the client threads' work is joined by I/O round trips.
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as our caller's (non-zero-size layout).
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: as above.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: `ptr` was allocated by this allocator (i.e. by System) with `layout`, per the caller's contract.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from System via this allocator with `layout`.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocations() -> usize {
-    ALLOCATIONS.load(Ordering::Relaxed)
-}
+use counting_alloc::{allocations, complete_responses};
 
 /// Reads exactly `n` complete responses into `buf` without allocating; returns the bytes read.
 fn read_responses(s: &mut TcpStream, buf: &mut [u8], n: usize) -> usize {
@@ -63,25 +36,6 @@ fn read_responses(s: &mut TcpStream, buf: &mut [u8], n: usize) -> usize {
     }
 }
 
-/// Counts complete responses (head + Content-Length body) at the front of `b`.
-fn complete_responses(mut b: &[u8]) -> usize {
-    let mut count = 0;
-    while let Some(head_end) = b.windows(4).position(|w| w == b"\r\n\r\n") {
-        let head = &b[..head_end];
-        let key = b"Content-Length: ";
-        let at = head.windows(key.len()).position(|w| w == key).expect("Content-Length") + key.len();
-        let body: usize =
-            head[at..].iter().take_while(|c| c.is_ascii_digit()).fold(0, |n, d| n * 10 + (d - b'0') as usize);
-        let total = head_end + 4 + body;
-        if b.len() < total {
-            break;
-        }
-        count += 1;
-        b = &b[total..];
-    }
-    count
-}
-
 fn round(s: &mut TcpStream, req: &[u8], n: usize, buf: &mut [u8]) {
     s.write_all(req).expect("write");
     let len = read_responses(s, buf, n);
@@ -90,9 +44,48 @@ fn round(s: &mut TcpStream, req: &[u8], n: usize, buf: &mut [u8]) {
 
 #[test]
 fn steady_state_requests_allocate_nothing() {
+    // Memory mode, then `--state-file` mode: the same requests, with the reserving thread syncing the file
+    // (every few hundred requests at these block sizes) and counted too, since the allocator sees every thread.
     let app = Arc::new(App::new());
+    exercise(&app);
+    assert_eq!(app.status.peek().counter, (200 + ROUNDS as u64) * 17);
+
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("zero-alloc-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("test dir");
+    let (mut state, resume) = state::open(&dir.join("counter.state")).expect("state file");
+    let [a, b] = resume.counters;
+    let durable = Arc::new(App::durable(
+        Metrics::new(1, Info::default()),
+        AtomicCounter::resume(a.ceiling, a.last_changed),
+        MutexCounter::resume(b.ceiling, b.last_changed),
+    ));
+    let shared = Shared {
+        status: &durable.status,
+        status_v2: &durable.status_v2,
+        lifecycle: &durable.lifecycle,
+        stats: &durable.metrics.state,
+    };
+    state.start(shared).expect("first reservation");
+    let stop = Stop::new();
+    std::thread::scope(|scope| {
+        scope.spawn(|| state.run(shared, &stop));
+        exercise(&durable);
+        stop.request();
+    });
+    // At least every request's value; a few more when a burst found the ceiling and waited (the deferral path
+    // is then covered too, since a wait takes a value it does not hand out).
+    assert!(durable.status.peek().counter >= (200 + ROUNDS as u64) * 17);
+    assert!(durable.status.ceiling() > 10 * STATE_BLOCK_MIN, "the reserving thread raised the ceiling many times");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+const ROUNDS: usize = 2_000;
+
+/// Warms up, then counts allocations over `ROUNDS` rounds of every request kind against one worker serving `app`.
+fn exercise(app: &Arc<App>) {
     let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let server = Server::start(addr, 1, &[], Timeouts::default(), None, Arc::clone(&app)).expect("start");
+    let server = Server::start(addr, 1, &[], Timeouts::default(), None, Arc::clone(app)).expect("start");
     let mut s = TcpStream::connect(server.addr).expect("connect");
     s.set_nodelay(true).unwrap();
     let mut buf = vec![0u8; 1 << 16];
@@ -117,7 +110,6 @@ fn steady_state_requests_allocate_nothing() {
     }
 
     let before = allocations();
-    const ROUNDS: usize = 2_000;
     for _ in 0..ROUNDS {
         for (req, n) in one {
             round(&mut s, req, n, &mut buf);
@@ -128,5 +120,7 @@ fn steady_state_requests_allocate_nothing() {
     let after = allocations();
     let requests = ROUNDS * (4 + 16 + 2);
     assert_eq!(after - before, 0, "{} allocations over {requests} requests", after - before);
-    assert_eq!(app.status.peek().counter, (200 + ROUNDS as u64) * 17);
+    app.lifecycle.advance(Phase::Stopping);
+    server.wake_all();
+    server.join();
 }

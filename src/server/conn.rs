@@ -22,7 +22,10 @@ use crate::app::{Answered, App, Deferred, Mode, SharedResult};
 use crate::config::Timeouts;
 use crate::http::date::DateCache;
 use crate::http::request::Parser;
-use crate::limits::{LINGER_SECS, OUTPUT_HIGH_WATER_BYTES, READ_BUFFER_BYTES, RESPONSE_BYTES_MAX, SEND_TIMEOUT_SECS};
+use crate::limits::{
+    CONN_BUFFER_KEEP_BYTES, LINGER_SECS, OUTPUT_BYTES_MAX, OUTPUT_HIGH_WATER_BYTES, READ_BUFFER_BYTES,
+    RESPONSE_BYTES_MAX, SEND_TIMEOUT_SECS,
+};
 use crate::metrics::WorkerMetrics;
 
 /// What a connection needs of its socket. The server uses mio's `TcpStream`; the fuzz harness plugs in a
@@ -57,12 +60,6 @@ impl Scratch {
     }
 }
 
-impl Default for Scratch {
-    fn default() -> Scratch {
-        Scratch::new()
-    }
-}
-
 /// What a connection needs from its worker while it handles one event.
 pub struct Ctx<'w> {
     pub app: &'w App,
@@ -72,8 +69,11 @@ pub struct Ctx<'w> {
     pub scratch: &'w mut Scratch,
     pub timeouts: Timeouts,
     pub mode: Mode,
-    /// Redis mode: indices of connections with deferred requests not yet in a batch.
+    /// Indices of connections with deferred requests not yet in a batch (redis mode) or not yet parked
+    /// (durable mode).
     pub waiting: &'w mut Vec<usize>,
+    /// The worker's monotonic second (`Clock::mono_secs`): deadlines are counted in it, never in wall time.
+    pub now: u64,
 }
 
 /// The readiness an event reported.
@@ -133,7 +133,8 @@ pub struct Conn<S = TcpStream> {
     bad_request: bool,
     /// The client sent FIN: answer what is buffered, then close.
     peer_eof: bool,
-    /// Redis mode: GET /status requests waiting for the shared counter, in order.
+    /// Redis mode: GET /status requests waiting for the shared counter, in order (durable mode: GET requests of
+    /// either counter waiting for its ceiling).
     deferred: Deferred,
     /// Of those, how many are not in a batch yet; `in_waiting`: this connection is on `Ctx::waiting`.
     unsent: usize,
@@ -141,7 +142,7 @@ pub struct Conn<S = TcpStream> {
     /// Reading stopped for a reason other than a drained socket (backpressure, deferred responses): read again
     /// when that clears, since no new edge will say so.
     more_to_read: bool,
-    /// Unix second at which this connection is closed unless something moves it.
+    /// Monotonic second (the worker's `Clock`) at which this connection is closed unless something moves it.
     deadline: u64,
     deadline_reason: CloseReason,
 }
@@ -198,6 +199,11 @@ impl<S: Stream> Conn<S> {
         self.id
     }
 
+    /// Requests wait for the counter (redis mode's batch, durable mode's ceiling).
+    pub fn has_deferred(&self) -> bool {
+        !self.deferred.is_empty()
+    }
+
     /// Redis mode: takes the count of deferred requests not yet in a batch (the worker is building one).
     pub fn take_unsent(&mut self) -> usize {
         self.in_waiting = false;
@@ -233,7 +239,7 @@ impl<S: Stream> Conn<S> {
         if self.state == State::Lingering {
             return self.discard_until_eof(ctx);
         }
-        let now = ctx.dates.now_secs();
+        let now = ctx.now;
         if ready.writable && !self.output.is_empty() {
             self.flush(ctx, now)?;
         }
@@ -422,9 +428,6 @@ impl<S: Stream> Conn<S> {
     }
 }
 
-/// Pending output: rendering stops at the high-water mark, after at most one more response.
-const OUTPUT_BYTES_MAX: usize = OUTPUT_HIGH_WATER_BYTES + RESPONSE_BYTES_MAX;
-
 /// Appends like `extend_from_slice`, doubling capacity as usual but never past `max` (which the length never
 /// exceeds), so a connection's capacity obeys the same bound as its contents.
 fn append(buf: &mut Vec<u8>, bytes: &[u8], max: usize) {
@@ -446,8 +449,7 @@ fn reserve_output(output: &mut Vec<u8>) -> &mut Vec<u8> {
 /// Frees a buffer that grew past what a typical request needs once it is empty again, so an idle connection
 /// holds no memory after one burst. Small buffers are kept: a client that splits every request reuses them.
 fn release_if_empty(buf: &mut Vec<u8>) {
-    const KEEP_BYTES: usize = 4 * 1024;
-    if buf.is_empty() && buf.capacity() > KEEP_BYTES {
+    if buf.is_empty() && buf.capacity() > CONN_BUFFER_KEEP_BYTES {
         *buf = Vec::new();
     }
 }

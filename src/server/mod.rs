@@ -2,6 +2,7 @@
 //! first, so a bad address fails before any thread runs.
 
 pub mod batches;
+pub mod clock;
 pub mod conn;
 pub mod connections;
 pub mod listener;
@@ -10,7 +11,6 @@ pub mod worker;
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use mio::{Poll, Waker};
@@ -18,6 +18,7 @@ use mio::{Poll, Waker};
 use crate::app::App;
 use crate::config::{RedisTarget, Timeouts};
 use crate::cpu;
+use crate::sync::Arc;
 
 pub struct Server {
     pub addr: SocketAddr,

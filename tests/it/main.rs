@@ -1,6 +1,7 @@
 //! Integration tests: the real `counter` binary over TCP on 127.0.0.1. One scenario family per file.
 
 mod cases;
+mod clock;
 mod cluster;
 mod concurrency;
 mod curl;
@@ -8,11 +9,15 @@ mod endpoints;
 mod failover;
 mod framing;
 mod history;
+#[path = "../support/hostile_redis.rs"]
+mod hostile_redis;
+mod hostile_redis_link;
 mod metrics;
 mod os;
 mod pipelining;
 mod prometheus;
 mod redis;
+mod redis_link;
 mod shutdown;
 #[path = "../support/mod.rs"]
 mod support;
