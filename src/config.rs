@@ -4,7 +4,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
-use crate::limits::{HEADER_TIMEOUT_SECS, IDLE_TIMEOUT_SECS, SENTINELS_MAX};
+use crate::limits::{HEADER_TIMEOUT_SECS, IDLE_TIMEOUT_SECS, REDIS_SKIP_GAP, REDIS_SKIP_GAP_MAX, SENTINELS_MAX};
 use crate::log::Format;
 
 /// One option: its flag, environment variable, default and meaning.
@@ -90,6 +90,18 @@ pub const OPTIONS: &[Opt] = &[
         default: "auto",
         help: "hand out a batch's values only once this many replicas acknowledged it (WAIT); auto = 1 with Sentinels, 0 without",
     },
+    Opt {
+        flag: "--redis-skip-gap",
+        env: "REDIS_SKIP_GAP",
+        default: "100000000",
+        help: "how far the counter skips ahead the first time it is served by a new Redis process (restart, failover), and past a worker's last value when Redis answers below it; must exceed the increments Redis can lose (docs/redis-ha.md); 0 turns skipping off",
+    },
+    Opt {
+        flag: "--redis-start-above",
+        env: "REDIS_START_ABOVE",
+        default: "0",
+        help: "hand out only values above this one: a counter below it is raised past it (plus the gap) at the first call, never moved back (moving from the memory backend or another service)",
+    },
     Opt { flag: "--log-format", env: "LOG_FORMAT", default: "logfmt", help: "logfmt or json" },
 ];
 
@@ -123,6 +135,11 @@ pub struct RedisTarget {
     pub sentinel_password: Option<String>,
     /// Replicas that must acknowledge a batch (WAIT) before its values are handed out; 0: no WAIT.
     pub wait_replicas: u32,
+    /// How far the counter skips ahead on a new Redis process, and past a worker's mark when lifted.
+    pub skip_gap: u64,
+    /// Every worker starts with this mark: no value at or below it is handed out, and the first call lifts a
+    /// counter below it.
+    pub start_above: u64,
 }
 
 /// The PEM files a `rediss://` link reads when it connects. Read again after a TLS failure, so a rotated
@@ -254,6 +271,8 @@ pub fn parse_redis_url(url: &str) -> Result<RedisTarget, String> {
         master_name: String::new(),
         sentinel_password: None,
         wait_replicas: 0,
+        skip_gap: REDIS_SKIP_GAP,
+        start_above: 0,
         tls,
     })
 }
@@ -397,7 +416,20 @@ fn redis_target(get: &dyn Fn(&str) -> String, env: &dyn Fn(&str) -> Option<Strin
     };
     // TLS to the data nodes; the Sentinels themselves are asked over plain TCP.
     target.tls = tls_files(target.tls.take(), get)?;
+    (target.skip_gap, target.start_above) = skip_ahead(get)?;
     Ok(target)
+}
+
+/// `--redis-skip-gap` and `--redis-start-above`: the counter is a Redis integer, so the mark plus a batch plus
+/// the gap must stay below `i64::MAX`; a start that leaves no room for one gap is refused.
+fn skip_ahead(get: &dyn Fn(&str) -> String) -> Result<(u64, u64), String> {
+    let number = |flag: &str, max: u64| -> Result<u64, String> {
+        let v = get(flag);
+        v.parse().ok().filter(|&n| n <= max).ok_or_else(|| format!("invalid {flag} {v:?}: a whole number up to {max}"))
+    };
+    let gap = number("--redis-skip-gap", REDIS_SKIP_GAP_MAX)?;
+    let start_above = number("--redis-start-above", i64::MAX as u64 / 2)?;
+    Ok((gap, start_above))
 }
 
 #[cfg(test)]
@@ -489,6 +521,29 @@ mod tests {
         assert!(run(&["--backend", "redis", "--redis-wait-replicas", "x"], &[]).is_err());
         assert!(run(&["--backend", "redis", "--redis-sentinels", "a\"b:1"], &[]).is_err());
         assert!(run(&["--backend", "redis", "--redis-sentinels", "a:x"], &[]).is_err());
+    }
+
+    #[test]
+    fn skip_gap_and_start_above() {
+        let default = OPTIONS.iter().find(|o| o.flag == "--redis-skip-gap").map(|o| o.default);
+        assert_eq!(default, Some(REDIS_SKIP_GAP.to_string().as_str()), "the table's default is the limit's");
+        let Ok(Command::Run(c)) = run(&["--backend", "redis"], &[]) else { panic!() };
+        let t = c.redis.unwrap();
+        assert_eq!((t.skip_gap, t.start_above), (REDIS_SKIP_GAP, 0));
+        let env = [("REDIS_SKIP_GAP", "5000"), ("REDIS_START_ABOVE", "123456789")];
+        let Ok(Command::Run(c)) = run(&["--backend", "redis", "--redis-skip-gap", "0"], &env) else { panic!() };
+        let t = c.redis.unwrap();
+        assert_eq!((t.skip_gap, t.start_above), (0, 123_456_789), "the flag beats the env");
+        for (flag, bad) in [
+            ("--redis-skip-gap", "-1"),
+            ("--redis-skip-gap", "1000000000001"),
+            ("--redis-skip-gap", "1e6"),
+            ("--redis-start-above", "4611686018427387904"),
+            ("--redis-start-above", "x"),
+        ] {
+            let err = run(&["--backend", "redis", flag, bad], &[]).unwrap_err();
+            assert!(err.contains(flag), "{err}");
+        }
     }
 
     #[test]

@@ -110,6 +110,19 @@ pub const SENTINELS_MAX: usize = 8;
 /// kept), not as a dropped link.
 pub const REDIS_WAIT_TIMEOUT_MILLIS: u64 = 200;
 
+/// Default for `--redis-skip-gap`: how far the counter skips ahead the first time the service writes through a
+/// Redis process (a restart, a failover, a slot moved), and how far past a worker's mark a lift lands. It must
+/// exceed the increments Redis can lose: `appendfsync everysec` loses up to 2 s, a restore from a snapshot or a
+/// failover to a lagging replica seconds more. At the highest rate one Redis can serve (about 200,000 script
+/// calls/s at the 5 us each measured, times ~16 increments per call: ~3.2 million/s) 10^8 covers 30 s of loss;
+/// at the 92,000/s three pods reached here (benches/record/load-redis-20261202T022121Z.md), 18 minutes.
+/// JavaScript reads integers exactly up to 2^53: about 90 million skips fit below it (docs/redis-ha.md).
+pub const REDIS_SKIP_GAP: u64 = 100_000_000;
+
+/// Largest `--redis-skip-gap`: 10^12 still leaves 9,007 skips below 2^53, and keeps floor + gap far from
+/// `i64::MAX`, which the counter (a Redis integer) cannot pass.
+pub const REDIS_SKIP_GAP_MAX: u64 = 1_000_000_000_000;
+
 /// Connection slots per worker, allocated at worker start. 10,000 connections spread over workers fit in
 /// one worker even when SO_REUSEPORT hashes unevenly.
 pub const CONNECTIONS_PER_WORKER_MAX: usize = 16 * 1024;
