@@ -4,7 +4,7 @@
 //! scenario runs six Redis processes and a real failover: the scenarios take turns (`serial`). Test names start
 //! with `redis_` so builds without Redis (the nix sandbox) can `--skip redis_`; they never skip here.
 
-#[path = "../it/support.rs"]
+#[path = "../support/mod.rs"]
 mod support;
 
 mod cluster;

@@ -7,5 +7,5 @@
 
 mod attacks;
 mod figures;
-#[path = "../it/support.rs"]
+#[path = "../support/mod.rs"]
 mod support;

@@ -7,12 +7,14 @@ mod curl;
 mod endpoints;
 mod failover;
 mod framing;
+mod history;
 mod metrics;
 mod os;
 mod pipelining;
 mod prometheus;
 mod redis;
 mod shutdown;
+#[path = "../support/mod.rs"]
 mod support;
 mod timeouts;
 mod tls;

@@ -1,4 +1,4 @@
-//! Shared test support: start the real `counter` binary on a free port, talk raw HTTP/1.1 to it over
+//! Start the real `counter` binary on a free port, talk raw HTTP/1.1 to it over
 //! 127.0.0.1, and read responses framed by Content-Length. Waiting is always polling with a deadline.
 
 #![allow(dead_code)]

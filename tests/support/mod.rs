@@ -1,0 +1,11 @@
+//! The test support every test binary shares (tests/it, tests/ha, tests/hostile, tests/nemesis include it with
+//! `#[path = "../support/mod.rs"] mod support;`): starting the real `counter` binary and talking HTTP to it
+//! (`server`, re-exported here), load that records a history (`load`) and the history checker (`history`).
+
+#![allow(dead_code, unused_imports)]
+
+pub mod history;
+pub mod load;
+mod server;
+
+pub use server::*;
