@@ -14,6 +14,7 @@ mod pipelining;
 mod prometheus;
 mod redis;
 mod shutdown;
+mod skip_ahead;
 #[path = "../support/mod.rs"]
 mod support;
 mod timeouts;
