@@ -387,3 +387,45 @@ fn redis_skip_rolling_update_old_and_new_pods_side_by_side() {
     assert!(run.trim().len() > 40, "the new pods stored the process identity: {run:?}");
     assert!(history.records.iter().filter_map(|r| r.value).all(|v| v > GAP), "the new pods skipped on first write");
 }
+
+/// N = 0 failover to a lagging replica behind a moving endpoint (the managed-service case, as in failover.rs):
+/// the replica stops replicating, the old primary serves on, then dies; the name moves to the replica, which
+/// lacks every increment since. Its first write skips ahead, so nothing repeats.
+#[test]
+fn redis_skip_failover_to_a_lagging_replica_behind_a_moving_endpoint() {
+    use crate::failover::{pod_behind_name, port_free_on_both, Node as Loopback, NAME};
+    let port = port_free_on_both();
+    let mut old = Some(Loopback::start("127.0.0.1", port, &[]));
+    let new = Loopback::start("::1", port, &["--replicaof", "127.0.0.1", &port.to_string()]);
+    assert!(eventually(FLOW_DEADLINE, || new.info("master_link_status").as_deref() == Some("up")));
+    let scratch = std::env::temp_dir().join(format!("counter-skip-hosts-{}-{port}", std::process::id()));
+    std::fs::write(&scratch, format!("127.0.0.1 {NAME}\n")).unwrap();
+    let server = pod_behind_name(scratch.to_str().unwrap(), port);
+    assert!(eventually(FLOW_DEADLINE, || get(&server, "/ready").status == 200), "{}", server.log_text());
+    let load = Load::start(&[server.addr], spec());
+    assert!(load.wait_for_200s(500, FLOW_DEADLINE));
+    // The replica falls behind: it stops taking the stream, and the old primary serves on without it.
+    assert_eq!(new.cli(&["REPLICAOF", "NO", "ONE"]).trim(), "OK");
+    let at_promotion: u64 = new.cli(&["GET", "{counter}:n"]).trim().parse().unwrap();
+    assert!(load.wait_for_200s(2000, FLOW_DEADLINE * 3));
+    let at_kill: u64 = old.as_ref().map(|o| o.cli(&["GET", "{counter}:n"]).trim().parse().unwrap()).unwrap();
+    drop(old.take()); // SIGKILL
+    std::fs::write(&scratch, format!("::1 {NAME}\n")).unwrap();
+    let moved = Instant::now();
+    assert!(load.wait_for_200s(500, FLOW_DEADLINE * 2), "never followed the name: {}", server.log_text());
+    let history = load.finish();
+    let report = history.check();
+    let (values, widest) = values_and_widest_gap(&history);
+    println!(
+        "lagging replica (N = 0): {} increments behind, {values} values, {} violations, first value {:?} after the \
+         name moved, widest gap {widest}, skips {}, tripwires {}",
+        at_kill - at_promotion,
+        report.violation_count(),
+        first_value_after(&history, moved),
+        count(&[&server], SKIPPED),
+        count(&[&server], TRIPWIRE)
+    );
+    report.assert_clean();
+    assert!(count(&[&server], SKIPPED) >= 2, "a skip on the first process and one on the promoted replica");
+    let _ = std::fs::remove_file(&scratch);
+}
