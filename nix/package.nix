@@ -42,6 +42,9 @@ rustPlatform.buildRustPackage {
       ../Cargo.toml
       ../Cargo.lock
       ../rustfmt.toml
+      # The MSRV-aware resolver setting (it changes nothing in a --locked build,
+      # but the build reads the config contributors use).
+      ../.cargo/config.toml
       ../src
       ../tests
       # tests/ha starts Redis and Sentinels from the shipped config files.

@@ -38,10 +38,6 @@ impl Default for Deferred {
 }
 
 impl Deferred {
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -103,12 +99,6 @@ pub struct App {
     pub lifecycle: Lifecycle,
     /// One slot per worker; the calls below that record take the caller's slot (`stats`).
     pub metrics: Metrics,
-}
-
-impl Default for App {
-    fn default() -> App {
-        App::new()
-    }
 }
 
 impl App {
@@ -188,7 +178,7 @@ impl App {
     fn scrape(&self, mode: Mode, dates: &DateCache, out: &mut Vec<u8>, persist: Persist, head_only: bool) {
         let redis = matches!(mode, Mode::Redis { .. });
         let page = self.metrics.page(self.status.peek(), self.status_v2.peek(), redis);
-        response::head(out, response::METRICS_HEAD, page.len(), dates.imf(), persist);
+        response::head(out, response::METRICS_HEAD, page.body_len(), dates.imf(), persist);
         if !head_only {
             page.write(out);
         }

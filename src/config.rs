@@ -1,109 +1,75 @@
 //! Configuration from flags, environment and defaults, all described by one table that also prints `--help`.
-//! A flag beats its environment variable, which beats the default.
+//! A flag beats its environment variable, which beats the default. Every numeric value has a range in the table
+//! (limits in `limits.rs`); a value outside it is refused, and main exits with code 2.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
-use crate::limits::{HEADER_TIMEOUT_SECS, IDLE_TIMEOUT_SECS, REDIS_SKIP_GAP, REDIS_SKIP_GAP_MAX, SENTINELS_MAX};
+use crate::limits::{
+    CLIENT_TIMEOUT_SECS_MAX, DRAIN_SECONDS_MAX, HEADER_TIMEOUT_SECS, IDLE_TIMEOUT_SECS, REDIS_DB_MAX,
+    REDIS_SKIP_GAP, REDIS_SKIP_GAP_MAX, REDIS_START_ABOVE_MAX, REDIS_WAIT_REPLICAS_MAX, SENTINELS_MAX, WORKERS_MAX,
+};
 use crate::log::Format;
 
-/// One option: its flag, environment variable, default and meaning.
+/// One option: its id, flag, environment variable, default, range (numeric options) and meaning.
 pub struct Opt {
+    pub key: Key,
     pub flag: &'static str,
     pub env: &'static str,
     pub default: &'static str,
+    /// Numeric options: the inclusive range a value must be in (`number` refuses anything else).
+    pub range: Option<(u64, u64)>,
     pub help: &'static str,
 }
 
-pub const OPTIONS: &[Opt] = &[
-    Opt { flag: "--port", env: "PORT", default: "8080", help: "TCP port to listen on (0 picks a free one)" },
-    Opt { flag: "--bind", env: "BIND", default: "0.0.0.0", help: "address to listen on (:: for IPv4 and IPv6)" },
-    Opt {
-        flag: "--workers",
-        env: "WORKERS",
-        default: "auto",
-        help: "worker threads; auto = cgroup CPU quota rounded down, capped by the CPU affinity mask",
-    },
-    Opt {
-        flag: "--drain-seconds",
-        env: "DRAIN_SECONDS",
-        default: "0",
-        help: "after SIGTERM, keep serving (with /ready = 503) this long before closing listeners",
-    },
-    Opt {
-        flag: "--idle-timeout",
-        env: "IDLE_TIMEOUT_SECS",
-        default: "120",
-        help: "seconds a keep-alive connection may stay idle; keep it above the proxy's (Traefik: 90)",
-    },
-    Opt {
-        flag: "--header-timeout",
-        env: "HEADER_TIMEOUT_SECS",
-        default: "10",
-        help: "seconds a client has to send a whole request head once it connected or began one",
-    },
-    Opt {
-        flag: "--backend",
-        env: "BACKEND",
-        default: "memory",
-        help: "memory (one process) or redis (/status shared by all replicas through Redis)",
-    },
-    Opt {
-        flag: "--redis-url",
-        env: "REDIS_URL",
-        default: "redis://127.0.0.1:6379",
-        help: "redis[s]://[[user]:password@]host:port[/db] (rediss = TLS); password also from REDIS_PASSWORD or REDIS_PASSWORD_FILE",
-    },
-    Opt {
-        flag: "--redis-ca-file",
-        env: "REDIS_CA_FILE",
-        default: "",
-        help: "rediss: PEM CA bundle to verify Redis against instead of the built-in Mozilla roots",
-    },
-    Opt {
-        flag: "--redis-cert-file",
-        env: "REDIS_CERT_FILE",
-        default: "",
-        help: "rediss: PEM client certificate chain for mutual TLS (with --redis-key-file)",
-    },
-    Opt {
-        flag: "--redis-key-file",
-        env: "REDIS_KEY_FILE",
-        default: "",
-        help: "rediss: PEM private key of --redis-cert-file",
-    },
-    Opt {
-        flag: "--redis-sentinels",
-        env: "REDIS_SENTINELS",
-        default: "",
-        help: "host:port,host:port,...: find the primary through these Sentinels (the URL then gives only user, password and db); their own password from REDIS_SENTINEL_PASSWORD or REDIS_SENTINEL_PASSWORD_FILE",
-    },
-    Opt {
-        flag: "--redis-master-name",
-        env: "REDIS_MASTER_NAME",
-        default: "counter",
-        help: "the name the Sentinels monitor the primary under",
-    },
-    Opt {
-        flag: "--redis-wait-replicas",
-        env: "REDIS_WAIT_REPLICAS",
-        default: "auto",
-        help: "hand out a batch's values only once this many replicas acknowledged it (WAIT); auto = 1 with Sentinels, 0 without",
-    },
-    Opt {
-        flag: "--redis-skip-gap",
-        env: "REDIS_SKIP_GAP",
-        default: "100000000",
-        help: "how far the counter skips ahead the first time it is served by a new Redis process (restart, failover), and past a worker's last value when Redis answers below it; must exceed the increments Redis can lose (docs/redis-ha.md); 0 turns skipping off",
-    },
-    Opt {
-        flag: "--redis-start-above",
-        env: "REDIS_START_ABOVE",
-        default: "0",
-        help: "hand out only values above this one: a counter below it is raised past it (plus the gap) at the first call, never moved back (moving from the memory backend or another service)",
-    },
-    Opt { flag: "--log-format", env: "LOG_FORMAT", default: "logfmt", help: "logfmt or json" },
-];
+/// Declares `Key` (one variant per option) and `OPTIONS` in the same order, so an option is looked up by a
+/// variant (`value(Key::Port)`) that a typo cannot name: no string lookup that could fail at start.
+macro_rules! options {
+    ($($key:ident: $flag:literal, $env:literal, $default:literal, $range:expr, $help:literal;)+) => {
+        /// An option's id: its index in `OPTIONS`.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum Key {
+            $($key,)+
+        }
+
+        pub const OPTIONS: &[Opt] = &[
+            $(Opt { key: Key::$key, flag: $flag, env: $env, default: $default, range: $range, help: $help },)+
+        ];
+    };
+}
+
+options! {
+    Port: "--port", "PORT", "8080", Some((0, u16::MAX as u64)), "TCP port to listen on (0 picks a free one)";
+    Bind: "--bind", "BIND", "0.0.0.0", None, "address to listen on (:: for IPv4 and IPv6)";
+    Workers: "--workers", "WORKERS", "auto", Some((1, WORKERS_MAX as u64)),
+        "worker threads; auto = cgroup CPU quota rounded down, capped by the CPU affinity mask";
+    DrainSeconds: "--drain-seconds", "DRAIN_SECONDS", "0", Some((0, DRAIN_SECONDS_MAX)),
+        "after SIGTERM, keep serving (with /ready = 503) this long before closing listeners";
+    IdleTimeout: "--idle-timeout", "IDLE_TIMEOUT_SECS", "120", Some((1, CLIENT_TIMEOUT_SECS_MAX)),
+        "seconds a keep-alive connection may stay idle; keep it above the proxy's (Traefik: 90)";
+    HeaderTimeout: "--header-timeout", "HEADER_TIMEOUT_SECS", "10", Some((1, CLIENT_TIMEOUT_SECS_MAX)),
+        "seconds a client has to send a whole request head once it connected or began one";
+    Backend: "--backend", "BACKEND", "memory", None,
+        "memory (one process) or redis (/status shared by all replicas through Redis)";
+    RedisUrl: "--redis-url", "REDIS_URL", "redis://127.0.0.1:6379", None,
+        "redis[s]://[[user]:password@]host:port[/db] (rediss = TLS); password also from REDIS_PASSWORD or REDIS_PASSWORD_FILE";
+    RedisCaFile: "--redis-ca-file", "REDIS_CA_FILE", "", None,
+        "rediss: PEM CA bundle to verify Redis against instead of the built-in Mozilla roots";
+    RedisCertFile: "--redis-cert-file", "REDIS_CERT_FILE", "", None,
+        "rediss: PEM client certificate chain for mutual TLS (with --redis-key-file)";
+    RedisKeyFile: "--redis-key-file", "REDIS_KEY_FILE", "", None, "rediss: PEM private key of --redis-cert-file";
+    RedisSentinels: "--redis-sentinels", "REDIS_SENTINELS", "", None,
+        "host:port,host:port,...: find the primary through these Sentinels (the URL then gives only user, password and db); their own password from REDIS_SENTINEL_PASSWORD or REDIS_SENTINEL_PASSWORD_FILE";
+    RedisMasterName: "--redis-master-name", "REDIS_MASTER_NAME", "counter", None,
+        "the name the Sentinels monitor the primary under";
+    RedisWaitReplicas: "--redis-wait-replicas", "REDIS_WAIT_REPLICAS", "auto", Some((0, REDIS_WAIT_REPLICAS_MAX as u64)),
+        "hand out a batch's values only once this many replicas acknowledged it (WAIT); auto = 1 with Sentinels, 0 without";
+    RedisSkipGap: "--redis-skip-gap", "REDIS_SKIP_GAP", "100000000", Some((0, REDIS_SKIP_GAP_MAX)),
+        "how far the counter skips ahead the first time it is served by a new Redis process (restart, failover), and past a worker's last value when Redis answers below it; must exceed the increments Redis can lose (docs/redis-ha.md); 0 turns skipping off";
+    RedisStartAbove: "--redis-start-above", "REDIS_START_ABOVE", "0", Some((0, REDIS_START_ABOVE_MAX)),
+        "hand out only values above this one: a shared counter below it is raised past it (plus the gap) at the first call, never moved back (moving from the memory backend or another service)";
+    LogFormat: "--log-format", "LOG_FORMAT", "logfmt", None, "logfmt or json";
+}
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
@@ -190,25 +156,41 @@ impl std::fmt::Debug for RedisTarget {
     }
 }
 
+/// Splits `host[:port]` or `[v6][:port]` (the port defaults to `default_port`) and checks the port is one a
+/// client can connect to (1 to 65535). The one place such an address is parsed: Sentinels and the Redis URL.
+fn host_port(item: &str, default_port: u16) -> Result<(&str, u16), String> {
+    let (host, port) = if let Some(v6) = item.strip_prefix('[') {
+        let (h, p) = v6.split_once(']').ok_or("unclosed [")?;
+        match p {
+            "" => (h, None),
+            p => (h, Some(p.strip_prefix(':').ok_or_else(|| format!("{p:?} after ]"))?)),
+        }
+    } else {
+        match item.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (item, None),
+        }
+    };
+    let port = match port {
+        None => default_port,
+        Some(p) => match p.parse::<u16>() {
+            Ok(n) if n >= 1 => n,
+            _ => return Err(format!("bad port {p:?}: 1 to 65535")),
+        },
+    };
+    Ok((host, port))
+}
+
 /// Parses `host:port,host:port,...` (IPv6 hosts in brackets, port default 26379). Hosts are kept to letters,
 /// digits, `.`, `-`, `_` and `:` so they can be printed in logs and metric labels as they are.
 pub fn parse_sentinels(list: &str) -> Result<Vec<SentinelAddr>, String> {
     let mut out = Vec::new();
     for item in list.split(',').map(str::trim).filter(|i| !i.is_empty()) {
-        let (host, port) = if let Some(v6) = item.strip_prefix('[') {
-            let (h, p) = v6.split_once(']').ok_or_else(|| format!("sentinel {item:?}: unclosed ["))?;
-            (h, p.strip_prefix(':').unwrap_or("26379"))
-        } else {
-            match item.rsplit_once(':') {
-                Some((h, p)) => (h, p),
-                None => (item, "26379"),
-            }
-        };
+        let (host, port) = host_port(item, 26379).map_err(|e| format!("sentinel {item:?}: {e}"))?;
         let valid = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':');
         if host.is_empty() || !host.chars().all(valid) {
             return Err(format!("sentinel {item:?}: bad host"));
         }
-        let port = port.parse().map_err(|_| format!("sentinel {item:?}: bad port {port:?}"))?;
         out.push(SentinelAddr { host: host.to_string(), port });
     }
     if out.len() > SENTINELS_MAX {
@@ -245,22 +227,16 @@ pub fn parse_redis_url(url: &str) -> Result<RedisTarget, String> {
     };
     let (hostport, db) = match rest.split_once('/') {
         Some((hp, "")) => (hp, 0),
-        Some((hp, db)) => (hp, db.parse().map_err(|_| format!("redis url: bad database {db:?}"))?),
+        Some((hp, db)) => match db.parse::<u32>() {
+            Ok(n) if n <= REDIS_DB_MAX => (hp, n),
+            _ => return Err(format!("redis url: bad database {db:?}: 0 to {REDIS_DB_MAX}")),
+        },
         None => (rest, 0),
     };
-    let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
-        let (h, p) = v6.split_once(']').ok_or("redis url: unclosed [")?;
-        (h, p.strip_prefix(':').unwrap_or("6379"))
-    } else {
-        match hostport.rsplit_once(':') {
-            Some((h, p)) => (h, p),
-            None => (hostport, "6379"),
-        }
-    };
+    let (host, port) = host_port(hostport, 6379).map_err(|e| format!("redis url: {e}"))?;
     if host.is_empty() {
         return Err(format!("redis url {url:?} has no host"));
     }
-    let port = port.parse().map_err(|_| format!("redis url: bad port {port:?}"))?;
     Ok(RedisTarget {
         host: host.to_string(),
         port,
@@ -278,9 +254,9 @@ pub fn parse_redis_url(url: &str) -> Result<RedisTarget, String> {
 }
 
 /// Adds the PEM file flags to a `rediss://` target; they make no sense without TLS, so they are refused there.
-fn tls_files(tls: Option<TlsFiles>, get: &dyn Fn(&str) -> String) -> Result<Option<TlsFiles>, String> {
-    let path = |flag: &str| Some(get(flag)).filter(|v| !v.is_empty()).map(PathBuf::from);
-    let (ca_file, cert_file, key_file) = (path("--redis-ca-file"), path("--redis-cert-file"), path("--redis-key-file"));
+fn tls_files(tls: Option<TlsFiles>, values: &Values) -> Result<Option<TlsFiles>, String> {
+    let path = |key| Some(values.get(key)).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let (ca_file, cert_file, key_file) = (path(Key::RedisCaFile), path(Key::RedisCertFile), path(Key::RedisKeyFile));
     let Some(_) = tls else {
         if ca_file.is_some() || cert_file.is_some() || key_file.is_some() {
             return Err("--redis-ca-file, --redis-cert-file and --redis-key-file need a rediss:// URL".to_string());
@@ -319,10 +295,39 @@ pub fn help() -> String {
     let mut s = String::from("counter: a tiny HTTP counter service\n\nUsage: counter [OPTIONS]\n\nOptions:\n");
     for o in OPTIONS {
         let default = if o.default.is_empty() { String::new() } else { format!(", default {}", o.default) };
-        s.push_str(&format!("  {:<22} {} (env {}{default})\n", format!("{} <v>", o.flag), o.help, o.env));
+        let range = o.range.map_or(String::new(), |(lo, hi)| format!(", {lo} to {hi}"));
+        s.push_str(&format!("  {:<22} {} (env {}{default}{range})\n", format!("{} <v>", o.flag), o.help, o.env));
     }
     s.push_str("  -h, --help             print this help\n  -V, --version          print the version\n");
     s
+}
+
+/// Every option's value as given (flag, else environment), indexed by `Key`.
+struct Values(Vec<Option<String>>);
+
+impl Values {
+    /// The value given, or the default.
+    fn get(&self, key: Key) -> &str {
+        self.0[key as usize].as_deref().unwrap_or(OPTIONS[key as usize].default)
+    }
+
+    /// A numeric option, refused outside its documented range.
+    fn number(&self, key: Key) -> Result<u64, String> {
+        let (o, v) = (&OPTIONS[key as usize], self.get(key));
+        let (lo, hi) = o.range.unwrap_or((0, u64::MAX));
+        match v.parse::<u64>() {
+            Ok(n) if (lo..=hi).contains(&n) => Ok(n),
+            _ => Err(format!("invalid {} {v:?} (env {}): a whole number from {lo} to {hi}", o.flag, o.env)),
+        }
+    }
+
+    /// A numeric option that may also be `auto` (None).
+    fn number_or_auto(&self, key: Key) -> Result<Option<u64>, String> {
+        match self.get(key) {
+            "auto" => Ok(None),
+            _ => self.number(key).map(Some).map_err(|e| format!("{e}, or auto")),
+        }
+    }
 }
 
 /// Parses `args` (without the program name), reading unset options from `env`.
@@ -331,7 +336,7 @@ where
     I: IntoIterator<Item = String>,
     E: Fn(&str) -> Option<String>,
 {
-    let mut values: Vec<Option<String>> = OPTIONS.iter().map(|o| env(o.env).filter(|v| !v.is_empty())).collect();
+    let mut values = Values(OPTIONS.iter().map(|o| env(o.env).filter(|v| !v.is_empty())).collect());
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -343,52 +348,35 @@ where
             Some((f, v)) => (f.to_string(), Some(v.to_string())),
             None => (arg.clone(), None),
         };
-        let i = OPTIONS.iter().position(|o| o.flag == flag).ok_or_else(|| format!("unknown option {arg}"))?;
+        let o = OPTIONS.iter().find(|o| o.flag == flag).ok_or_else(|| format!("unknown option {arg}"))?;
         let value = match inline {
             Some(v) => v,
             None => args.next().ok_or_else(|| format!("{flag} needs a value"))?,
         };
-        values[i] = Some(value);
+        values.0[o.key as usize] = Some(value);
     }
-    let get = |flag: &str| -> String {
-        match OPTIONS.iter().position(|o| o.flag == flag) {
-            Some(i) => values[i].clone().unwrap_or_else(|| OPTIONS[i].default.to_string()),
-            None => unreachable!("{flag} is not in OPTIONS"),
-        }
-    };
-    let port: u16 = get("--port").parse().map_err(|_| format!("invalid port {:?}", get("--port")))?;
-    let ip: IpAddr = get("--bind").parse().map_err(|_| format!("invalid bind address {:?}", get("--bind")))?;
-    let workers = match get("--workers").as_str() {
-        "auto" => None,
-        w => match w.parse::<usize>() {
-            Ok(n) if n >= 1 => Some(n),
-            _ => return Err(format!("invalid workers {w:?}: a number >= 1 or auto")),
-        },
-    };
-    let secs = |flag: &str| -> Result<u64, String> {
-        let v = get(flag);
-        v.parse().map_err(|_| format!("invalid {flag} {v:?}: whole seconds"))
-    };
-    let drain_seconds = secs("--drain-seconds")?;
-    let timeouts = Timeouts { idle_secs: secs("--idle-timeout")?, header_secs: secs("--header-timeout")? };
-    if timeouts.idle_secs == 0 || timeouts.header_secs == 0 {
-        return Err("timeouts must be at least 1 second".to_string());
-    }
-    let log_format = match get("--log-format").as_str() {
+    let port = values.number(Key::Port)? as u16;
+    let bind = values.get(Key::Bind);
+    let ip: IpAddr = bind.parse().map_err(|_| format!("invalid bind address {bind:?}"))?;
+    let workers = values.number_or_auto(Key::Workers)?.map(|n| n as usize);
+    let drain_seconds = values.number(Key::DrainSeconds)?;
+    let timeouts =
+        Timeouts { idle_secs: values.number(Key::IdleTimeout)?, header_secs: values.number(Key::HeaderTimeout)? };
+    let log_format = match values.get(Key::LogFormat) {
         "logfmt" => Format::Logfmt,
         "json" => Format::Json,
         f => return Err(format!("invalid log format {f:?}: logfmt or json")),
     };
-    let redis = match get("--backend").as_str() {
+    let redis = match values.get(Key::Backend) {
         "memory" => None,
-        "redis" => Some(redis_target(&get, &env)?),
+        "redis" => Some(redis_target(&values, &env)?),
         b => return Err(format!("invalid backend {b:?}: memory or redis")),
     };
     Ok(Command::Run(Config { redis, addr: SocketAddr::new(ip, port), workers, drain_seconds, timeouts, log_format }))
 }
 
 /// Redis mode's target: the URL, the passwords (env beats URL; a file beats env), the Sentinels, WAIT.
-fn redis_target(get: &dyn Fn(&str) -> String, env: &dyn Fn(&str) -> Option<String>) -> Result<RedisTarget, String> {
+fn redis_target(values: &Values, env: &dyn Fn(&str) -> Option<String>) -> Result<RedisTarget, String> {
     let secret = |var: &str| -> Result<Option<String>, String> {
         let mut value = env(var).filter(|p| !p.is_empty());
         let file = format!("{var}_FILE");
@@ -398,38 +386,27 @@ fn redis_target(get: &dyn Fn(&str) -> String, env: &dyn Fn(&str) -> Option<Strin
         }
         Ok(value)
     };
-    let mut target = parse_redis_url(&get("--redis-url"))?;
+    let mut target = parse_redis_url(values.get(Key::RedisUrl))?;
     if let Some(p) = secret("REDIS_PASSWORD")? {
         target.password = Some(p);
     }
-    target.sentinels = parse_sentinels(&get("--redis-sentinels"))?;
-    target.master_name = get("--redis-master-name");
+    target.sentinels = parse_sentinels(values.get(Key::RedisSentinels))?;
+    target.master_name = values.get(Key::RedisMasterName).to_string();
     if !target.sentinels.is_empty() && target.master_name.is_empty() {
         return Err("--redis-sentinels needs --redis-master-name".to_string());
     }
     target.sentinel_password = secret("REDIS_SENTINEL_PASSWORD")?;
     // auto: with Sentinels a failover is expected, and only a replica's acknowledgement keeps a promoted
     // replica from handing out values again; a single Redis has no replica to wait for.
-    target.wait_replicas = match get("--redis-wait-replicas").as_str() {
-        "auto" => u32::from(!target.sentinels.is_empty()),
-        n => n.parse().map_err(|_| format!("invalid --redis-wait-replicas {n:?}: a number or auto"))?,
+    target.wait_replicas = match values.number_or_auto(Key::RedisWaitReplicas)? {
+        None => u32::from(!target.sentinels.is_empty()),
+        Some(n) => n as u32,
     };
     // TLS to the data nodes; the Sentinels themselves are asked over plain TCP.
-    target.tls = tls_files(target.tls.take(), get)?;
-    (target.skip_gap, target.start_above) = skip_ahead(get)?;
+    target.tls = tls_files(target.tls.take(), values)?;
+    target.skip_gap = values.number(Key::RedisSkipGap)?;
+    target.start_above = values.number(Key::RedisStartAbove)?;
     Ok(target)
-}
-
-/// `--redis-skip-gap` and `--redis-start-above`: the counter is a Redis integer, so the mark plus a batch plus
-/// the gap must stay below `i64::MAX`; a start that leaves no room for one gap is refused.
-fn skip_ahead(get: &dyn Fn(&str) -> String) -> Result<(u64, u64), String> {
-    let number = |flag: &str, max: u64| -> Result<u64, String> {
-        let v = get(flag);
-        v.parse().ok().filter(|&n| n <= max).ok_or_else(|| format!("invalid {flag} {v:?}: a whole number up to {max}"))
-    };
-    let gap = number("--redis-skip-gap", REDIS_SKIP_GAP_MAX)?;
-    let start_above = number("--redis-start-above", i64::MAX as u64 / 2)?;
-    Ok((gap, start_above))
 }
 
 #[cfg(test)]
@@ -525,8 +502,8 @@ mod tests {
 
     #[test]
     fn skip_gap_and_start_above() {
-        let default = OPTIONS.iter().find(|o| o.flag == "--redis-skip-gap").map(|o| o.default);
-        assert_eq!(default, Some(REDIS_SKIP_GAP.to_string().as_str()), "the table's default is the limit's");
+        let default = OPTIONS[Key::RedisSkipGap as usize].default;
+        assert_eq!(default, REDIS_SKIP_GAP.to_string(), "the table's default is the limit's");
         let Ok(Command::Run(c)) = run(&["--backend", "redis"], &[]) else { panic!() };
         let t = c.redis.unwrap();
         assert_eq!((t.skip_gap, t.start_above), (REDIS_SKIP_GAP, 0));
@@ -543,6 +520,38 @@ mod tests {
         ] {
             let err = run(&["--backend", "redis", flag, bad], &[]).unwrap_err();
             assert!(err.contains(flag), "{err}");
+        }
+    }
+
+    #[test]
+    fn numbers_outside_their_range_are_refused() {
+        for (flag, bad) in [
+            ("--drain-seconds", "18446744073709551615"),
+            ("--drain-seconds", "3601"),
+            ("--drain-seconds", "-1"),
+            ("--idle-timeout", "0"),
+            ("--header-timeout", "3601"),
+            ("--workers", "1025"),
+            ("--port", "65536"),
+            ("--redis-wait-replicas", "65"),
+        ] {
+            let e = run(&["--backend", "redis", flag, bad], &[]).unwrap_err();
+            assert!(e.contains(flag) && e.contains(" to "), "{flag} {bad}: {e}");
+        }
+        let e = run(&[], &[("DRAIN_SECONDS", "99999999999")]).unwrap_err();
+        assert!(e.contains("DRAIN_SECONDS"), "{e}");
+        let Ok(Command::Run(c)) = run(&["--drain-seconds", "3600", "--header-timeout", "1"], &[]) else { panic!() };
+        assert_eq!((c.drain_seconds, c.timeouts.header_secs), (3600, 1));
+        assert!(parse_redis_url("redis://h:0").is_err(), "port 0 cannot be connected to");
+        assert!(parse_redis_url("redis://[::1]x").is_err());
+        assert!(parse_redis_url("redis://h/2147483648").is_err());
+        assert_eq!(parse_redis_url("redis://[::1]").unwrap().port, 6379);
+        assert!(parse_sentinels("s:0").is_err());
+        for o in OPTIONS {
+            assert_eq!(OPTIONS[o.key as usize].flag, o.flag, "Key indexes OPTIONS");
+            if let Some((lo, hi)) = o.range {
+                assert!(help().contains(&format!("{lo} to {hi}")), "{} documents its range", o.flag);
+            }
         }
     }
 

@@ -59,12 +59,6 @@ impl AtomicCounter {
     }
 }
 
-impl Default for AtomicCounter {
-    fn default() -> AtomicCounter {
-        AtomicCounter::new()
-    }
-}
-
 /// `/statusV2`: the same contract with both fields behind one `Mutex`, kept for comparison with the original.
 #[derive(Debug)]
 pub struct MutexCounter {
@@ -87,11 +81,5 @@ impl MutexCounter {
     /// The current state without changing it.
     pub fn peek(&self) -> Snapshot {
         *lock(&self.state)
-    }
-}
-
-impl Default for MutexCounter {
-    fn default() -> MutexCounter {
-        MutexCounter::new()
     }
 }

@@ -42,9 +42,3 @@ impl Lifecycle {
         self.phase() == Phase::Serving
     }
 }
-
-impl Default for Lifecycle {
-    fn default() -> Lifecycle {
-        Lifecycle::new()
-    }
-}

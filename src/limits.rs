@@ -123,6 +123,10 @@ pub const REDIS_SKIP_GAP: u64 = 100_000_000;
 /// `i64::MAX`, which the counter (a Redis integer) cannot pass.
 pub const REDIS_SKIP_GAP_MAX: u64 = 1_000_000_000_000;
 
+/// Largest `--redis-start-above`: half of `i64::MAX` (the counter is a Redis integer), so a start there still
+/// leaves room for a practically endless count above it.
+pub const REDIS_START_ABOVE_MAX: u64 = (i64::MAX / 2) as u64;
+
 /// Connection slots per worker, allocated at worker start. 10,000 connections spread over workers fit in
 /// one worker even when SO_REUSEPORT hashes unevenly.
 pub const CONNECTIONS_PER_WORKER_MAX: usize = 16 * 1024;
@@ -151,6 +155,32 @@ pub const SHUTDOWN_DEADLINE_SECS: u64 = 5;
 /// How often a worker wakes with nothing to do, to expire timeouts and refresh its Date cache.
 pub const TICK_MILLIS: u64 = 1000;
 
+/// Most `--workers`. Each worker allocates its connection table (`CONNECTIONS_PER_WORKER_MAX` slots) and its
+/// buffers at start; more workers than the largest machine has cores only add memory and contention.
+pub const WORKERS_MAX: usize = 1024;
+
+/// Longest `--drain-seconds`. A drain lasts as long as the load balancer needs to notice `/ready` = 503 (a
+/// few probe periods: seconds); the kubelet kills the pod after `terminationGracePeriodSeconds` anyway. An hour
+/// is far beyond any sane drain and keeps the signal wait's `timespec` in range.
+pub const DRAIN_SECONDS_MAX: u64 = 3600;
+
+/// Longest `--idle-timeout` and `--header-timeout`: an hour. Longer only holds sockets of clients that left.
+pub const CLIENT_TIMEOUT_SECS_MAX: u64 = 3600;
+
+/// Largest `--redis-wait-replicas`: a batch waits for this many replicas. Redis deployments run a handful; WAIT
+/// for more than exist only times out (503 for every batch).
+pub const REDIS_WAIT_REPLICAS_MAX: u32 = 64;
+
+/// Largest database number in a Redis URL: `SELECT` takes a C `int`.
+pub const REDIS_DB_MAX: u32 = i32::MAX as u32;
+
+/// A connection's pending output: rendering stops at the high-water mark, after at most one more response.
+pub const OUTPUT_BYTES_MAX: usize = OUTPUT_HIGH_WATER_BYTES + RESPONSE_BYTES_MAX;
+
+/// A connection's buffer that grew past this is freed once empty, so an idle connection holds no memory after
+/// a burst; smaller ones are kept, since a client that splits every request reuses them.
+pub const CONN_BUFFER_KEEP_BYTES: usize = 4 * 1024;
+
 /// `listen(2)` backlog per worker socket; the kernel caps it at `net.core.somaxconn`.
 pub const LISTEN_BACKLOG: i32 = 4096;
 
@@ -160,6 +190,8 @@ const _: () = assert!(REQUEST_BYTES_MAX <= READ_BUFFER_BYTES);
 const _: () = assert!(RESPONSE_BYTES_MAX < OUTPUT_HIGH_WATER_BYTES);
 const _: () = assert!(RESPONSE_HEAD_BYTES_MAX + METRICS_BODY_BYTES_MAX <= RESPONSE_BYTES_MAX);
 const _: () = assert!(HEADER_TIMEOUT_SECS < IDLE_TIMEOUT_SECS);
+const _: () = assert!(IDLE_TIMEOUT_SECS <= CLIENT_TIMEOUT_SECS_MAX);
+const _: () = assert!(CONN_BUFFER_KEEP_BYTES < OUTPUT_BYTES_MAX);
 const _: () = assert!(LINGER_SECS < SHUTDOWN_DEADLINE_SECS);
 const _: () = assert!(REDIS_RESOLVE_POLL_MILLIS < REDIS_BACKOFF_FIRST_MILLIS);
 const _: () = assert!(REDIS_WAIT_TIMEOUT_MILLIS * (REDIS_BATCHES_IN_FLIGHT_MAX as u64) < REDIS_TIMEOUT_MILLIS);

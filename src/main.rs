@@ -1,8 +1,8 @@
 //! The `counter` binary: configuration, startup log, the server, and the signal-driven shutdown. The only
 //! place that turns errors into exit codes.
 
+use counter::sync::Arc;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use counter::app::App;

@@ -103,12 +103,6 @@ pub struct Parser {
     path: (usize, usize),
 }
 
-impl Default for Parser {
-    fn default() -> Parser {
-        Parser::new()
-    }
-}
-
 impl Parser {
     pub fn new() -> Parser {
         let (method, version) = (Method::Get, Version::Http11);

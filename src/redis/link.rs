@@ -193,7 +193,7 @@ pub struct Link {
     highest: u64,
     stream: Option<Stream>,
     /// `rediss://`: the verified client configuration, built at the first connect and again after a TLS fault.
-    tls_config: Option<std::sync::Arc<rustls::ClientConfig>>,
+    tls_config: Option<crate::sync::Arc<rustls::ClientConfig>>,
     /// Why the last TLS fault happened, for its log line.
     cause: Option<String>,
     /// Redis Cluster: the node this link talks to and the batches a redirect sent elsewhere.

@@ -13,10 +13,10 @@
 //! APIs alike. A record here is one batch (one script call out, its reply back), never one request:
 //! tests/zero_alloc_tls.rs bounds the allocations by the script calls, not the requests.
 
+use crate::sync::Arc;
 use std::io::{self, Read, Write};
 use std::net::IpAddr;
 use std::path::Path;
-use std::sync::Arc;
 
 use mio::net::TcpStream;
 use rustls::pki_types::pem::PemObject;

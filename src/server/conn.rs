@@ -22,7 +22,10 @@ use crate::app::{Answered, App, Deferred, Mode, SharedResult};
 use crate::config::Timeouts;
 use crate::http::date::DateCache;
 use crate::http::request::Parser;
-use crate::limits::{LINGER_SECS, OUTPUT_HIGH_WATER_BYTES, READ_BUFFER_BYTES, RESPONSE_BYTES_MAX, SEND_TIMEOUT_SECS};
+use crate::limits::{
+    CONN_BUFFER_KEEP_BYTES, LINGER_SECS, OUTPUT_BYTES_MAX, OUTPUT_HIGH_WATER_BYTES, READ_BUFFER_BYTES,
+    RESPONSE_BYTES_MAX, SEND_TIMEOUT_SECS,
+};
 use crate::metrics::WorkerMetrics;
 
 /// What a connection needs of its socket. The server uses mio's `TcpStream`; the fuzz harness plugs in a
@@ -54,12 +57,6 @@ impl Scratch {
             out: Vec::with_capacity(OUTPUT_HIGH_WATER_BYTES + RESPONSE_BYTES_MAX),
             parser: Parser::new(),
         }
-    }
-}
-
-impl Default for Scratch {
-    fn default() -> Scratch {
-        Scratch::new()
     }
 }
 
@@ -422,9 +419,6 @@ impl<S: Stream> Conn<S> {
     }
 }
 
-/// Pending output: rendering stops at the high-water mark, after at most one more response.
-const OUTPUT_BYTES_MAX: usize = OUTPUT_HIGH_WATER_BYTES + RESPONSE_BYTES_MAX;
-
 /// Appends like `extend_from_slice`, doubling capacity as usual but never past `max` (which the length never
 /// exceeds), so a connection's capacity obeys the same bound as its contents.
 fn append(buf: &mut Vec<u8>, bytes: &[u8], max: usize) {
@@ -446,8 +440,7 @@ fn reserve_output(output: &mut Vec<u8>) -> &mut Vec<u8> {
 /// Frees a buffer that grew past what a typical request needs once it is empty again, so an idle connection
 /// holds no memory after one burst. Small buffers are kept: a client that splits every request reuses them.
 fn release_if_empty(buf: &mut Vec<u8>) {
-    const KEEP_BYTES: usize = 4 * 1024;
-    if buf.is_empty() && buf.capacity() > KEEP_BYTES {
+    if buf.is_empty() && buf.capacity() > CONN_BUFFER_KEEP_BYTES {
         *buf = Vec::new();
     }
 }

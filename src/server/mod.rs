@@ -8,9 +8,9 @@ pub mod listener;
 pub mod signals;
 pub mod worker;
 
+use crate::sync::Arc;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use mio::{Poll, Waker};

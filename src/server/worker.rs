@@ -2,8 +2,8 @@
 //! buffers and Date cache, all allocated here at start (and, in redis mode, its own Redis link). The loop
 //! owns every registration; connections only say `Keep` or `Close`.
 
+use crate::sync::Arc;
 use std::io;
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mio::event::Event;

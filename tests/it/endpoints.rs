@@ -93,6 +93,23 @@ fn help_lists_every_option_with_env_and_default() {
     assert_eq!(bad.status.code(), Some(2));
 }
 
+/// A number outside its documented range stops the start (exit 2, the option named), flag or environment.
+#[test]
+fn numbers_outside_their_range_exit_2() {
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new(crate::support::BIN);
+        cmd.args(args).envs(env.iter().copied());
+        let out = cmd.output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (code, err) = run(&["--drain-seconds", "18446744073709551615"], &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--drain-seconds") && err.contains("0 to 3600"), "{err}");
+    let (code, err) = run(&[], &[("HEADER_TIMEOUT_SECS", "0")]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("HEADER_TIMEOUT_SECS"), "{err}");
+}
+
 #[test]
 fn startup_logs_cores_cpu_limit_workers_and_address() {
     let server = Server::start_with(&["--workers", "3"], &[]);

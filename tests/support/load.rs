@@ -46,7 +46,7 @@ impl Default for LoadSpec {
 impl LoadSpec {
     /// Requests client `i` sends per burst.
     fn depth(&self, i: usize) -> usize {
-        if i % 2 == 0 || self.pipeline <= 1 {
+        if i.is_multiple_of(2) || self.pipeline <= 1 {
             1
         } else {
             2 + (i / 2) % (self.pipeline - 1)
