@@ -6,9 +6,9 @@ set -euo pipefail
 # program -> Debian package
 # prometheus/promtool: tests/it/prometheus.rs and scripts/check-rules.sh (Debian's package ships both; its
 # service is not started by the tests, which run their own on a free port). openssl: the rediss:// tests make
-# their CA and certificates with it.
+# their CA and certificates with it. faketime (and its libfaketime): tests/it/clock.rs steps the server's wall clock.
 declare -A PKG=([curl]=curl [wrk]=wrk [redis-server]=redis-server [redis-cli]=redis-tools [prometheus]=prometheus
-  [promtool]=prometheus [openssl]=openssl)
+  [promtool]=prometheus [openssl]=openssl [faketime]=faketime)
 missing=()
 for prog in "${!PKG[@]}"; do
   command -v "$prog" >/dev/null 2>&1 || [[ " ${missing[*]} " == *" ${PKG[$prog]} "* ]] || missing+=("${PKG[$prog]}")

@@ -85,6 +85,25 @@ pub const REDIS_BATCHES_IN_FLIGHT_MAX: usize = 4;
 /// Redis mode: the link's read buffer; holds many replies (each at most `resp::REPLY_BYTES_MAX`).
 pub const REDIS_READ_BUFFER_BYTES: usize = 16 * 1024;
 
+/// Redis mode: room reserved at link start for pending commands (the handshake's few, then per batch its script
+/// call, its WAIT and an ASKING); the queue grows past it only if a burst of redirects needs it.
+pub const REDIS_QUEUE_ENTRIES: usize = 64;
+
+/// Redis Cluster: room reserved for batches a redirect turned away, waiting for the node switch; at most the
+/// batches in flight when the redirects came.
+pub const REDIS_REDIRECTED_BATCHES: usize = 8;
+
+/// Redis mode: longest script SHA the link keeps from SCRIPT LOAD's reply (SHA1 in hex is 40).
+pub const REDIS_SHA_BYTES_MAX: usize = 64;
+
+/// Redis mode: the link's output buffer, reserved at start: a batch's script call and WAIT are ~100 bytes, the
+/// handshake (with the script body) a few hundred; it grows only if the socket stops taking bytes.
+pub const REDIS_OUTPUT_BYTES: usize = 64 * 1024;
+
+/// The last Unix second a response can carry as a 4-digit-year date, 9999-12-31T23:59:59Z. A Redis TIME after
+/// it (or before 1970) is a fault: that batch answers 503.
+pub const UNIX_SECS_MAX: u64 = 253_402_300_799;
+
 /// Redis mode over TLS: ciphertext rustls may queue for the socket before `write` reports `WouldBlock`. Above
 /// the link's own 64 KiB output buffer plus TLS record overhead (about 22 bytes per 16 KiB record), so a full
 /// output buffer is sealed in one go; below it only if the socket stalls, and then the link's timeout decides.
@@ -197,3 +216,6 @@ const _: () = assert!(REDIS_RESOLVE_POLL_MILLIS < REDIS_BACKOFF_FIRST_MILLIS);
 const _: () = assert!(REDIS_WAIT_TIMEOUT_MILLIS * (REDIS_BATCHES_IN_FLIGHT_MAX as u64) < REDIS_TIMEOUT_MILLIS);
 const _: () = assert!(REDIS_BACKOFF_FIRST_MILLIS <= REDIS_REDISCOVER_MAX_MILLIS);
 const _: () = assert!(REDIS_SENTINEL_TIMEOUT_MILLIS < REDIS_TIMEOUT_MILLIS);
+const _: () = assert!(REDIS_QUEUE_ENTRIES >= 3 * REDIS_BATCHES_IN_FLIGHT_MAX + 8);
+const _: () = assert!(REDIS_REDIRECTED_BATCHES >= REDIS_BATCHES_IN_FLIGHT_MAX);
+const _: () = assert!(REDIS_SHA_BYTES_MAX >= 40);

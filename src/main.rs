@@ -35,7 +35,8 @@ fn main() -> ExitCode {
         }
     };
     log::set_format(config.log_format);
-    let start_time_secs = counter::server::worker::unix_now();
+    let start_time_secs = counter::server::clock::unix_now();
+    let started = std::time::Instant::now();
     log::info("starting", &[("version", &env!("CARGO_PKG_VERSION")), ("pid", &std::process::id())]);
 
     match raise_fd_limit() {
@@ -109,7 +110,7 @@ fn main() -> ExitCode {
     log::info("stopping", &[("open_connections", &open), ("deadline_seconds", &SHUTDOWN_DEADLINE_SECS)]);
     server.join();
     let totals = app.metrics.totals();
-    let uptime = counter::server::worker::unix_now().saturating_sub(start_time_secs);
+    let uptime = started.elapsed().as_secs();
     log::info("stopped", &[("requests", &totals.requests()), ("uptime_seconds", &uptime)]);
     ExitCode::SUCCESS
 }

@@ -174,6 +174,7 @@ impl Harness {
             timeouts,
             mode: Mode::Memory,
             waiting: &mut self.waiting,
+            now: 0,
         };
         let outcome = conn.on_event(ready, &mut ctx);
         assert!(self.scratch.out.is_empty(), "scratch output not empty between events");
@@ -320,7 +321,7 @@ fuzz_target!(|data: &[u8]| {
         app: App::new(),
         dates: DateCache::new(NOW),
         scratch: Scratch::new(),
-        conn: Some(Conn::new(Script::new(request.repeat(repeat)), 0, 1, NOW, timeouts)),
+        conn: Some(Conn::new(Script::new(request.repeat(repeat)), 0, 1, 0, timeouts)),
         closed: None,
         waiting: Vec::new(),
     };

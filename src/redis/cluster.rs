@@ -1,6 +1,6 @@
 //! Redis Cluster redirects for the link: which node the link talks to, the batches a `-MOVED` or `-ASK` sent
-//! elsewhere, and the bound on redirect loops. Owns the redirect rules; not the socket, the FIFO or the timers
-//! (`link.rs`), nor the reply framing (`resp.rs`).
+//! elsewhere, and the bound on redirect loops. Owns the redirect rules; not the socket, the reply queue or the timers
+//! (`link.rs`, `replies.rs`), nor the reply framing (`resp.rs`).
 //!
 //! Cluster mode is detected, not configured: a server that is not a cluster never answers `-MOVED`, so a plain
 //! or managed single-endpoint Redis pays nothing, and a cluster endpoint works without a flag. The counter's
@@ -15,8 +15,9 @@
 
 use std::collections::VecDeque;
 
+use super::replies::BatchId;
 use crate::config::RedisTarget;
-use crate::limits::REDIS_REDIRECTS_MAX;
+use crate::limits::{REDIS_REDIRECTED_BATCHES, REDIS_REDIRECTS_MAX};
 
 /// A redirect's destination and kind, parsed from the error text.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,8 +57,8 @@ pub enum Verdict {
 pub struct Cluster {
     /// The node the link connects to: None is the URL's host and port.
     node: Option<(String, u16)>,
-    /// The batch sizes a redirect turned away, oldest first, to send on the next connection.
-    resend: VecDeque<usize>,
+    /// The batches (identity, size) a redirect turned away, oldest first, to send on the next connection.
+    resend: VecDeque<(BatchId, usize)>,
     /// Where they go, and whether behind ASKING. The last redirect wins: they all name the slot's new home.
     pending: Option<Redirect>,
     /// Redirects since the last batch that returned a value.
@@ -66,7 +67,7 @@ pub struct Cluster {
 
 impl Cluster {
     pub fn new() -> Cluster {
-        Cluster { node: None, resend: VecDeque::with_capacity(8), pending: None, hops: 0 }
+        Cluster { node: None, resend: VecDeque::with_capacity(REDIS_REDIRECTED_BATCHES), pending: None, hops: 0 }
     }
 
     /// Host and port to connect to now.
@@ -86,10 +87,10 @@ impl Cluster {
         }
     }
 
-    /// A batch of `k` was redirected: it waits for the next connection.
-    pub fn redirected(&mut self, k: usize, redirect: Redirect) -> Verdict {
+    /// Batch `batch` of `k` was redirected: it waits for the next connection.
+    pub fn redirected(&mut self, batch: BatchId, k: usize, redirect: Redirect) -> Verdict {
         self.hops = self.hops.saturating_add(1);
-        self.resend.push_back(k);
+        self.resend.push_back((batch, k));
         self.pending = Some(redirect);
         if self.hops > REDIS_REDIRECTS_MAX {
             Verdict::TooMany
@@ -116,7 +117,7 @@ impl Cluster {
 
     /// A later batch ran on this node after all (the slot came back): the redirect is void. Hands back the
     /// batches that waited, so the caller answers them 503 before the later batch's value, in order.
-    pub fn abandon(&mut self) -> impl Iterator<Item = usize> + '_ {
+    pub fn abandon(&mut self) -> impl Iterator<Item = (BatchId, usize)> + '_ {
         self.pending = None;
         self.resend.drain(..)
     }
@@ -138,13 +139,13 @@ impl Cluster {
     }
 
     /// The batches to re-send now that the new connection is ready.
-    pub fn take_resend(&mut self) -> Option<usize> {
+    pub fn take_resend(&mut self) -> Option<(BatchId, usize)> {
         self.resend.pop_front()
     }
 
     /// The link failed: forget the node (the URL is resolved again) and hand back every batch that waited, so
     /// the caller answers them 503 in order.
-    pub fn reset(&mut self) -> impl Iterator<Item = usize> + '_ {
+    pub fn reset(&mut self) -> impl Iterator<Item = (BatchId, usize)> + '_ {
         self.node = None;
         self.pending = None;
         self.hops = 0;
@@ -181,14 +182,14 @@ mod tests {
         let target = crate::config::parse_redis_url("redis://seed:1").unwrap();
         for i in 0..REDIS_REDIRECTS_MAX {
             let r = Redirect { ask: i % 2 == 1, host: "10.0.0.2".into(), port: 2 };
-            assert_eq!(c.redirected(1, r), Verdict::Wait);
+            assert_eq!(c.redirected(BatchId(u64::from(i)), 1, r), Verdict::Wait);
             assert!(c.should_switch(0) && !c.should_switch(1));
             c.switch();
             assert_eq!(c.endpoint(&target), ("10.0.0.2", 2));
             assert_eq!(c.tls_name(&target), "seed", "an IP node is verified as the URL's host");
         }
         let r = Redirect { ask: false, host: "n".into(), port: 3 };
-        assert_eq!(c.redirected(1, r), Verdict::TooMany);
+        assert_eq!(c.redirected(BatchId(99), 1, r), Verdict::TooMany);
         assert_eq!(c.reset().count(), REDIS_REDIRECTS_MAX as usize + 1);
         assert_eq!(c.endpoint(&target), ("seed", 1), "after a fault, back to the URL");
     }

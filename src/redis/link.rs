@@ -1,37 +1,38 @@
-//! One worker's connection to Redis: find the primary (a Sentinel's answer, or the URL's host), connect,
-//! handshake (AUTH, SELECT, ROLE with Sentinels, SCRIPT LOAD), batched script calls each followed by `WAIT` in a
-//! FIFO matched to replies in order, the tripwire, timeouts, and reconnects with capped exponential backoff and
-//! jitter. The connect path is: resolve the target → connect → handshake → ready. It never blocks the worker on
-//! I/O: every socket is non-blocking and registered in the worker's Poll, TLS is rustls over the primary's
-//! socket (`tls.rs`), the URL's host name is resolved on a helper thread (`resolve.rs`; Sentinels' names are
-//! still resolved inline, see `ask_next_sentinel`), and cluster redirects pick the node (`cluster.rs`).
+//! One worker's connection to Redis: the connection state machine and its socket I/O. Find the primary (a
+//! Sentinel's answer, or the URL's host), connect, handshake (AUTH, SELECT, ROLE with Sentinels, SCRIPT LOAD),
+//! then batched script calls, each followed by `WAIT` when configured; timeouts and reconnects. It never blocks
+//! the worker: every socket is non-blocking and registered in the worker's Poll, TLS is rustls over the same
+//! socket (`tls.rs`), and every host name (the URL's, a Sentinel's, the primary a Sentinel announced, a cluster
+//! redirect's node) is resolved on the helper thread (`resolve.rs`).
 //!
-//! It knows nothing of HTTP or of connections: a batch of k increments goes in, and `(k, BatchResult)` comes out,
-//! in order. The server splits that among the requests it batched.
+//! Owns the socket, the buffers, the state and the handshake. Which reply settles which batch, and what a batch's
+//! values must pass, is `replies.rs`; why a fault happened and how long to back off, `fault.rs`; Sentinel
+//! discovery's list and answer, `sentinel.rs`; redirects, `cluster.rs`. It knows nothing of HTTP: a batch of k
+//! increments goes in under its `BatchId`, and exactly one `Done` for that id comes out.
 
-use std::collections::VecDeque;
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 
-use super::cluster::{self, Cluster, Redirect, Verdict};
+use super::cluster::Cluster;
+use super::fault::{self, Backoff, Fault};
+use super::replies::{own, own_answer, own_role, After, Cmd, Owned, Pending, Replies};
+pub use super::replies::{BatchId, BatchResult, Done};
 use super::resolve::Resolver;
-use super::resp::{self, error_kind, Listing, RedisErrorKind, Reply, Status};
+use super::resp::{self, Status};
 use super::script;
-use super::sentinel::{self, Answer, Sentinels};
+use super::sentinel::{Answer, Sentinels};
 use super::tls::{self, Stream};
 use crate::config::RedisTarget;
-use crate::counter::Snapshot;
 use crate::limits::{
-    REDIS_BACKOFF_FIRST_MILLIS, REDIS_BACKOFF_MAX_MILLIS, REDIS_BATCHES_IN_FLIGHT_MAX, REDIS_READ_BUFFER_BYTES,
-    REDIS_REDISCOVER_MAX_MILLIS, REDIS_RESOLVE_POLL_MILLIS, REDIS_RESOLVE_TIMEOUT_MILLIS,
-    REDIS_SENTINEL_TIMEOUT_MILLIS, REDIS_TIMEOUT_MILLIS, REDIS_WAIT_TIMEOUT_MILLIS, SENTINELS_MAX,
+    REDIS_BATCHES_IN_FLIGHT_MAX, REDIS_OUTPUT_BYTES, REDIS_READ_BUFFER_BYTES, REDIS_RESOLVE_POLL_MILLIS,
+    REDIS_RESOLVE_TIMEOUT_MILLIS, REDIS_SENTINEL_TIMEOUT_MILLIS, REDIS_TIMEOUT_MILLIS, REDIS_WAIT_TIMEOUT_MILLIS,
 };
 use crate::log;
-use crate::metrics::{RedisFault, SentinelFault, Slot};
+use crate::metrics::Slot;
 
 const _: () = assert!(REDIS_READ_BUFFER_BYTES >= resp::REPLY_BYTES_MAX);
 const _: () = assert!(REDIS_READ_BUFFER_BYTES >= resp::LISTING_BYTES_MAX);
@@ -42,16 +43,18 @@ enum State {
     Down {
         retry_at: Instant,
     },
-    /// Sentinel mode: asking Sentinel `index` (in the configured list) for the primary since `since`;
+    /// Waiting since `since` for the helper thread to resolve a name: Sentinel `sentinel`'s, or (None) a data
+    /// node's (the URL's host, a redirect's node, the primary a Sentinel named).
+    Resolving {
+        since: Instant,
+        sentinel: Option<usize>,
+    },
+    /// Sentinel mode: asking Sentinel `index` for the primary since `since` (its name lookup included);
     /// `connected` once its connect(2) finished and the question went out.
     Asking {
         index: usize,
         since: Instant,
         connected: bool,
-    },
-    /// Waiting for the helper thread to resolve the URL's (or a redirect's) host name, since `since`.
-    Resolving {
-        since: Instant,
     },
     /// connect(2) to the primary in progress since `since`.
     Connecting {
@@ -64,111 +67,6 @@ enum State {
     Ready,
 }
 
-/// What a reply in the FIFO answers.
-#[derive(Clone, Copy, Debug)]
-enum Entry {
-    SentinelAuth,
-    SentinelAsk,
-    Auth,
-    Select,
-    Role,
-    Load,
-    /// Redis Cluster: the one-shot ASKING before a batch an `-ASK` sent here.
-    Asking,
-    Batch {
-        k: usize,
-        sent: Instant,
-    },
-    /// The `WAIT` written right behind a batch: its reply decides whether the batch's values are handed out.
-    Wait {
-        sent: Instant,
-    },
-}
-
-/// What one batch got from Redis.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BatchResult {
-    /// The batch's k increments hold the consecutive values `first ..= first + k - 1`, all changed at
-    /// `last_changed` (Redis TIME, seconds).
-    Values { first: u64, last_changed: u64 },
-    /// Redis was unreachable, timed out, refused, or the values could not be handed out (a WAIT shortfall,
-    /// the tripwire): no value, never a made-up or repeated one.
-    Failed,
-}
-
-/// Why the link went down, for the one log line per state change.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Fault {
-    Resolve,
-    Connect,
-    Io,
-    Timeout,
-    Protocol,
-    Auth,
-    Loading,
-    Busy,
-    ReadOnly,
-    Closed,
-    /// `ROLE` did not say master: the Sentinel's answer is stale (a failover is under way).
-    NotPrimary,
-    /// `NOREPLICAS`: the primary has fewer replicas than `min-replicas-to-write`.
-    NoReplicas,
-    /// `MASTERDOWN`: a replica that lost its primary.
-    MasterDown,
-    /// No Sentinel named a primary this round (each one's own fault is counted per Sentinel).
-    NoSentinel,
-    /// A Sentinel refused our credentials (REDIS_SENTINEL_PASSWORD).
-    SentinelAuth,
-    /// A Sentinel does not monitor a primary under `--redis-master-name`.
-    UnknownMaster,
-    /// TLS setup, handshake, certificate or record failure (`rediss://`); the log line names the cause.
-    Tls,
-    /// Redis Cluster: TRYAGAIN, CLUSTERDOWN, or more redirects in a row than `REDIS_REDIRECTS_MAX`.
-    Cluster,
-}
-
-impl Fault {
-    /// The `kind` label the metrics count this fault under.
-    fn label(self) -> RedisFault {
-        match self {
-            Fault::Resolve => RedisFault::Resolve,
-            Fault::Connect => RedisFault::Connect,
-            Fault::Io => RedisFault::Io,
-            Fault::Timeout => RedisFault::Timeout,
-            Fault::Protocol => RedisFault::Protocol,
-            Fault::Auth => RedisFault::Auth,
-            Fault::Loading => RedisFault::Loading,
-            Fault::Busy => RedisFault::Busy,
-            Fault::ReadOnly => RedisFault::ReadOnly,
-            Fault::Closed => RedisFault::Closed,
-            Fault::NotPrimary => RedisFault::NotPrimary,
-            Fault::NoReplicas => RedisFault::NoReplicas,
-            Fault::MasterDown => RedisFault::MasterDown,
-            Fault::NoSentinel => RedisFault::NoSentinel,
-            Fault::SentinelAuth => RedisFault::SentinelAuth,
-            Fault::UnknownMaster => RedisFault::UnknownMaster,
-            Fault::Tls => RedisFault::Tls,
-            Fault::Cluster => RedisFault::Cluster,
-        }
-    }
-
-    /// The `kind` label of one Sentinel's failure to name the primary.
-    fn sentinel_label(self) -> SentinelFault {
-        match self {
-            Fault::Resolve | Fault::Connect => SentinelFault::Connect,
-            Fault::Timeout => SentinelFault::Timeout,
-            Fault::SentinelAuth | Fault::Auth => SentinelFault::Auth,
-            Fault::UnknownMaster => SentinelFault::UnknownMaster,
-            _ => SentinelFault::Other,
-        }
-    }
-
-    /// Means "this node is not the primary (any more)": find the primary again soon, not at the backoff's pace.
-    fn not_primary(self) -> bool {
-        matches!(self, Fault::NotPrimary | Fault::ReadOnly | Fault::NoReplicas | Fault::MasterDown | Fault::Loading)
-    }
-}
-
 pub struct Link {
     target: RedisTarget,
     token: Token,
@@ -177,51 +75,42 @@ pub struct Link {
     /// Sentinel mode when not empty.
     sentinels: Sentinels,
     /// The primary a Sentinel named this round, picked up once the read loop is done with the Sentinel socket.
-    found: Option<SocketAddr>,
+    found: Option<(String, u16)>,
     /// The address the link connects (or is connected) to, and the one it was last ready on.
     primary: Option<SocketAddr>,
     last_ready_on: Option<SocketAddr>,
-    /// The last fault logged per Sentinel, so a dead Sentinel is logged once per change, not per discovery.
-    sentinel_logged: [Option<Fault>; SENTINELS_MAX],
     /// `WAIT <n> <timeout>`, built once; empty when `wait_replicas` is 0.
     wait: Vec<u8>,
-    /// A batch's values waiting for its `WAIT` reply: (k, first, last_changed).
-    held: Option<(usize, u64, u64)>,
-    /// The last WAIT came back short: logged once when it starts and once when it ends.
-    short: bool,
-    /// The tripwire: the highest value this worker handed out. A batch at or below it is never shown.
-    highest: u64,
     stream: Option<Stream>,
     /// `rediss://`: the verified client configuration, built at the first connect and again after a TLS fault.
     tls_config: Option<crate::sync::Arc<rustls::ClientConfig>>,
-    /// Why the last TLS fault happened, for its log line.
+    /// Why the last fault happened, for its log line.
     cause: Option<String>,
     /// Redis Cluster: the node this link talks to and the batches a redirect sent elsewhere.
     cluster: Cluster,
     /// The batches re-sent on this connection follow an `-ASK`: each goes behind ASKING.
     asking: bool,
-    /// Resolves host names off the loop; started at the first connect to a name (never for an IP literal).
+    /// Resolves host names off the loop; started at the first name to resolve (never for IP literals).
     resolver: Option<Resolver>,
     out: Vec<u8>,
     input: Box<[u8]>,
     input_len: usize,
-    fifo: VecDeque<Entry>,
+    /// Every command written on this connection, waiting for its reply.
+    replies: Replies,
     evalsha: Vec<u8>,
-    eval: Vec<u8>,
-    /// Consecutive failed attempts since the link was last ready.
-    failures: u32,
-    /// The state change already logged, so a flapping Redis logs once per change, not per attempt.
+    backoff: Backoff,
+    /// The fault already logged, so a flapping Redis logs once per change, not per attempt.
     logged_down: Option<Fault>,
     /// The link has been ready before: becoming ready again is a reconnect.
     was_ready: bool,
     /// This worker's metrics slot: script calls, latency, faults, link state.
     stats: Slot,
-    rng: u64,
 }
 
 impl Link {
     pub fn new(target: RedisTarget, token: Token, worker: usize, stats: Slot) -> Link {
-        let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos());
+        // The jitter's seed: std's per-process random hash keys, so no clock (and no wall clock) is involved.
+        let seed = std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), worker);
         let sentinels =
             Sentinels::new(target.sentinels.clone(), &target.master_name, target.sentinel_password.as_deref());
         let mut wait = Vec::new();
@@ -231,6 +120,7 @@ impl Link {
             script::command(&mut wait, &[b"WAIT", &n, &timeout]);
         }
         Link {
+            replies: Replies::new(target.wait_replicas, worker, stats.clone()),
             target,
             token,
             worker,
@@ -239,28 +129,21 @@ impl Link {
             found: None,
             primary: None,
             last_ready_on: None,
-            sentinel_logged: [None; SENTINELS_MAX],
             wait,
-            held: None,
-            short: false,
-            highest: 0,
             stream: None,
             tls_config: None,
             cause: None,
             cluster: Cluster::new(),
             asking: false,
             resolver: None,
-            out: Vec::with_capacity(64 * 1024),
+            out: Vec::with_capacity(REDIS_OUTPUT_BYTES),
             input: vec![0; REDIS_READ_BUFFER_BYTES].into_boxed_slice(),
             input_len: 0,
-            fifo: VecDeque::with_capacity(64),
             evalsha: Vec::new(),
-            eval: script::eval_prefix(),
-            failures: 0,
+            backoff: Backoff::new(seed),
             logged_down: None,
             was_ready: false,
             stats,
-            rng: (seed as u64) ^ ((worker as u64 + 1) << 32) | 1,
         }
     }
 
@@ -269,41 +152,36 @@ impl Link {
         self.state == State::Ready || self.cluster.waiting() > 0
     }
 
-    fn batches_in_flight(&self) -> usize {
-        self.fifo.iter().filter(|e| matches!(e, Entry::Batch { .. })).count()
-    }
-
     /// Ready and with room for another batch in flight; none while a redirect moves the link.
     pub fn can_send(&self) -> bool {
         self.state == State::Ready
             && !self.cluster.is_pending()
             && self.cluster.waiting() == 0
-            && self.batches_in_flight() < REDIS_BATCHES_IN_FLIGHT_MAX
+            && self.replies.batches() < REDIS_BATCHES_IN_FLIGHT_MAX
     }
 
-    /// How long the worker may sleep before `maintain` has something to do.
+    /// How long the worker may sleep before `maintain` has something to do. Every state that waits on the
+    /// network has a deadline, and so has every command written (the oldest one's is the earliest).
     pub fn next_wakeup(&self, now: Instant) -> Option<Duration> {
         let timeout = Duration::from_millis(REDIS_TIMEOUT_MILLIS);
         let at = match self.state {
             State::Down { retry_at } => retry_at,
             State::Asking { since, .. } => since + Duration::from_millis(REDIS_SENTINEL_TIMEOUT_MILLIS),
-            State::Resolving { since } => {
-                (now + Duration::from_millis(REDIS_RESOLVE_POLL_MILLIS)).min(self.resolve_by(since))
+            State::Resolving { since, sentinel } => {
+                (now + Duration::from_millis(REDIS_RESOLVE_POLL_MILLIS)).min(self.resolve_by(since, sentinel))
             }
             State::Connecting { since } | State::Handshake { since } => since + timeout,
-            State::Ready => match self.fifo.front() {
-                Some(Entry::Batch { sent, .. } | Entry::Wait { sent }) => *sent + timeout,
-                _ => return None,
-            },
+            State::Ready => self.replies.deadline()?,
         };
         Some(at.saturating_duration_since(now))
     }
 
-    /// Sends one script call for `k` deferred requests. The caller checked `can_send`.
-    pub fn send_batch(&mut self, k: usize, now: Instant, registry: &Registry, done: &mut Vec<(usize, BatchResult)>) {
+    /// Sends one script call for the `k` deferred requests of batch `batch`. The caller checked `can_send`.
+    pub fn send_batch(&mut self, batch: BatchId, k: usize, now: Instant, registry: &Registry, done: &mut Vec<Done>) {
+        debug_assert!(k > 0, "an empty batch");
         self.out.extend_from_slice(&self.evalsha);
         script::finish_batch(&mut self.out, k);
-        self.push_batch(k, now);
+        self.push_batch(batch, k, now);
         if let Err(fault) = self.write() {
             self.down(fault, now, registry, done);
         }
@@ -311,27 +189,23 @@ impl Link {
 
     /// Queues a batch already in `out`, and its `WAIT` in the same write: the acknowledgement covers exactly the
     /// writes this connection made up to and including the batch.
-    fn push_batch(&mut self, k: usize, now: Instant) {
-        self.fifo.push_back(Entry::Batch { k, sent: now });
+    fn push_batch(&mut self, batch: BatchId, k: usize, now: Instant) {
+        self.replies.push(Cmd::Script { batch, k }, now);
         if !self.wait.is_empty() {
             self.out.extend_from_slice(&self.wait);
-            self.fifo.push_back(Entry::Wait { sent: now });
+            self.replies.push(Cmd::Wait { batch, k, held: None }, now);
         }
         self.stats.redis_call(k);
     }
 
-    /// Timers: reconnect when the backoff expired; fail everything when a round trip or connect timed out.
-    pub fn maintain(&mut self, now: Instant, registry: &Registry, done: &mut Vec<(usize, BatchResult)>) {
+    /// Timers: reconnect when the backoff expired, pick up a resolved name, and fail everything when a connect,
+    /// a handshake or any command's reply is overdue.
+    pub fn maintain(&mut self, now: Instant, registry: &Registry, done: &mut Vec<Done>) {
         let expired = self.next_wakeup(now).is_some_and(|d| d.is_zero());
         match self.state {
             State::Down { .. } if expired => self.connect(now, registry, done),
             State::Asking { index, .. } if expired => self.sentinel_failed(index, Fault::Timeout, now, registry, done),
-            State::Resolving { since } => match self.resolver.as_mut().and_then(Resolver::answer) {
-                Some(Some(addr)) => self.connect_primary(addr, now, registry, done),
-                Some(None) => self.down(Fault::Resolve, now, registry, done),
-                None if now >= self.resolve_by(since) => self.down(Fault::Resolve, now, registry, done),
-                None => {}
-            },
+            State::Resolving { since, sentinel } => self.poll_resolver(since, sentinel, now, registry, done),
             State::Handshake { .. } if expired && self.stream.as_ref().is_some_and(Stream::is_handshaking) => {
                 // A plain Redis reads a ClientHello as an unfinished inline command and never answers.
                 let why = "no TLS handshake reply in time (does the server speak TLS on this port?)";
@@ -339,41 +213,93 @@ impl Link {
                 self.down(Fault::Tls, now, registry, done)
             }
             State::Connecting { .. } | State::Handshake { .. } | State::Ready if expired => {
+                if let Some(cmd) = self.replies.front() {
+                    self.cause = Some(format!("no reply in time to {cmd:?}"));
+                }
                 self.down(Fault::Timeout, now, registry, done)
             }
             _ => {}
         }
     }
 
-    /// Resolve the target: with Sentinels, ask them (the answer arrives as events); else the URL's host (or the
-    /// node a cluster redirect named). An IP literal is connected at once; a host name is resolved again on the
-    /// helper thread, every time (never an address cached across reconnects), and `maintain` connects once it
-    /// answers.
-    fn connect(&mut self, now: Instant, registry: &Registry, done: &mut Vec<(usize, BatchResult)>) {
+    /// A name lookup's answer, if there is one yet: connect to it, or count the failure.
+    fn poll_resolver(
+        &mut self,
+        since: Instant,
+        sentinel: Option<usize>,
+        now: Instant,
+        registry: &Registry,
+        done: &mut Vec<Done>,
+    ) {
+        match self.resolver.as_mut().and_then(Resolver::answer) {
+            Some(Some(addr)) => match sentinel {
+                Some(index) => self.open_sentinel(index, addr, since, now, registry, done),
+                None => self.connect_primary(addr, now, registry, done),
+            },
+            Some(None) => self.resolve_failed(sentinel, now, registry, done),
+            None if now >= self.resolve_by(since, sentinel) => self.resolve_failed(sentinel, now, registry, done),
+            None => {}
+        }
+    }
+
+    /// Find the target: with Sentinels, ask them (the answer arrives as events); else the URL's host (or the
+    /// node a cluster redirect named).
+    fn connect(&mut self, now: Instant, registry: &Registry, done: &mut Vec<Done>) {
         if !self.sentinels.is_empty() && self.cluster.waiting() == 0 {
             self.sentinels.start_round();
             return self.ask_next_sentinel(now, registry, done);
         }
         let (host, port) = self.cluster.endpoint(&self.target);
+        let host = host.to_string(); // once per reconnect
+        self.resolve(&host, port, None, now, registry, done);
+    }
+
+    /// An IP literal is connected at once; a name is resolved on the helper thread, every time (never an address
+    /// cached across reconnects), and `maintain` connects once it answers. `sentinel`: whose name it is (None: a
+    /// data node's).
+    fn resolve(
+        &mut self,
+        host: &str,
+        port: u16,
+        sentinel: Option<usize>,
+        now: Instant,
+        registry: &Registry,
+        done: &mut Vec<Done>,
+    ) {
         if let Ok(ip) = host.parse::<IpAddr>() {
-            return self.connect_primary(SocketAddr::new(ip, port), now, registry, done);
+            let addr = SocketAddr::new(ip, port);
+            return match sentinel {
+                Some(index) => self.open_sentinel(index, addr, now, now, registry, done),
+                None => self.connect_primary(addr, now, registry, done),
+            };
         }
         if self.resolver.is_none() {
             self.resolver = Resolver::start(self.worker).ok();
         }
-        let (host, port) = self.cluster.endpoint(&self.target);
         if self.resolver.as_mut().is_some_and(|resolver| resolver.ask(host, port)) {
-            self.state = State::Resolving { since: now };
+            self.state = State::Resolving { since: now, sentinel };
         } else {
             self.resolver = None; // the thread could not start or is gone: a new one next time
-            self.down(Fault::Resolve, now, registry, done);
+            self.resolve_failed(sentinel, now, registry, done);
         }
     }
 
-    /// When a resolution started at `since` counts as failed: the resolve limit, or the round-trip limit when
-    /// redirected batches wait on it (their requests are waiting, as on any round trip).
-    fn resolve_by(&self, since: Instant) -> Instant {
-        let limit = if self.cluster.waiting() > 0 { REDIS_TIMEOUT_MILLIS } else { REDIS_RESOLVE_TIMEOUT_MILLIS };
+    fn resolve_failed(&mut self, sentinel: Option<usize>, now: Instant, registry: &Registry, done: &mut Vec<Done>) {
+        match sentinel {
+            Some(index) => self.sentinel_failed(index, Fault::Resolve, now, registry, done),
+            None => self.down(Fault::Resolve, now, registry, done),
+        }
+    }
+
+    /// When a resolution started at `since` counts as failed: a Sentinel's within its short timeout; a data
+    /// node's within the resolve limit, or the round-trip limit when redirected batches wait on it (their
+    /// requests are waiting, as on any round trip).
+    fn resolve_by(&self, since: Instant, sentinel: Option<usize>) -> Instant {
+        let limit = match sentinel {
+            Some(_) => REDIS_SENTINEL_TIMEOUT_MILLIS,
+            None if self.cluster.waiting() > 0 => REDIS_TIMEOUT_MILLIS,
+            None => REDIS_RESOLVE_TIMEOUT_MILLIS,
+        };
         since + Duration::from_millis(limit)
     }
 
@@ -408,23 +334,18 @@ impl Link {
         Stream::tls(tcp, config, tls::server_name(self.cluster.tls_name(&self.target))?)
     }
 
-    /// Drops the socket (a Sentinel's, or a failed primary's) and whatever was pending on it.
+    /// Drops the socket (a Sentinel's, a node left after a redirect, or a failed one) and what was pending on it;
+    /// the caller settled every batch on it first.
     fn close(&mut self, registry: &Registry) {
         if let Some(mut stream) = self.stream.take() {
             let _ = registry.deregister(stream.tcp());
         }
         self.out.clear();
         self.input_len = 0;
-        self.fifo.retain(|e| matches!(e, Entry::Batch { .. } | Entry::Wait { .. }));
+        self.replies.clear_setup();
     }
 
-    fn connect_primary(
-        &mut self,
-        addr: SocketAddr,
-        now: Instant,
-        registry: &Registry,
-        done: &mut Vec<(usize, BatchResult)>,
-    ) {
+    fn connect_primary(&mut self, addr: SocketAddr, now: Instant, registry: &Registry, done: &mut Vec<Done>) {
         self.primary = Some(addr);
         match self.open(addr, registry, true) {
             Ok(()) => self.state = State::Connecting { since: now },
@@ -434,61 +355,38 @@ impl Link {
 
     /// Guidelines step 1: the next Sentinel in turn, with a short timeout; none left this round: down, and the
     /// backoff decides when the next round starts.
-    fn ask_next_sentinel(&mut self, now: Instant, registry: &Registry, done: &mut Vec<(usize, BatchResult)>) {
-        while let Some((index, addr)) = self.sentinels.next_to_ask() {
-            let resolved = (addr.host.as_str(), addr.port).to_socket_addrs().map(|mut a| a.next());
-            let opened = match resolved {
-                Ok(Some(addr)) => self.open(addr, registry, false),
-                _ => Err(Fault::Resolve),
-            };
-            match opened {
-                Ok(()) => {
-                    self.state = State::Asking { index, since: now, connected: false };
-                    return;
-                }
-                Err(fault) => self.note_sentinel_fault(index, fault),
-            }
+    fn ask_next_sentinel(&mut self, now: Instant, registry: &Registry, done: &mut Vec<Done>) {
+        let Some((index, addr)) = self.sentinels.next_to_ask() else {
+            return self.down(Fault::NoSentinel, now, registry, done);
+        };
+        let (host, port) = (addr.host.clone(), addr.port);
+        self.resolve(&host, port, Some(index), now, registry, done);
+    }
+
+    /// Sentinel `index`'s address is known (since `since`, when its turn began): connect and ask.
+    fn open_sentinel(
+        &mut self,
+        index: usize,
+        addr: SocketAddr,
+        since: Instant,
+        now: Instant,
+        registry: &Registry,
+        done: &mut Vec<Done>,
+    ) {
+        match self.open(addr, registry, false) {
+            Ok(()) => self.state = State::Asking { index, since, connected: false },
+            Err(fault) => self.sentinel_failed(index, fault, now, registry, done),
         }
-        self.down(Fault::NoSentinel, now, registry, done);
     }
 
     /// Sentinel `index` failed to answer: count and log it (once per change), then ask the next one.
-    fn sentinel_failed(
-        &mut self,
-        index: usize,
-        fault: Fault,
-        now: Instant,
-        registry: &Registry,
-        done: &mut Vec<(usize, BatchResult)>,
-    ) {
+    fn sentinel_failed(&mut self, index: usize, fault: Fault, now: Instant, registry: &Registry, done: &mut Vec<Done>) {
         self.close(registry);
-        self.note_sentinel_fault(index, fault);
+        self.sentinels.failed(index, fault, &self.stats, self.worker, &self.target.master_name);
         self.ask_next_sentinel(now, registry, done);
     }
 
-    fn note_sentinel_fault(&mut self, index: usize, fault: Fault) {
-        self.stats.redis_sentinel_fault(index, fault.sentinel_label());
-        if self.sentinel_logged[index] == Some(fault) {
-            return;
-        }
-        self.sentinel_logged[index] = Some(fault);
-        let sentinel = self.sentinels.addr(index);
-        let fields: [(&str, &dyn std::fmt::Display); 4] = [
-            ("worker", &self.worker),
-            ("sentinel", sentinel),
-            ("master_name", &self.target.master_name),
-            ("fault", &format_args!("{fault:?}")),
-        ];
-        match fault {
-            Fault::SentinelAuth => {
-                log::error("sentinel refused our credentials (check REDIS_SENTINEL_PASSWORD)", &fields)
-            }
-            Fault::UnknownMaster => log::error("sentinel does not monitor this master name", &fields),
-            _ => log::warn("sentinel unavailable", &fields),
-        }
-    }
-
-    /// The handshake, pipelined in one write: AUTH, SELECT, SCRIPT LOAD.
+    /// The handshake, pipelined in one write: AUTH, SELECT, ROLE, SCRIPT LOAD.
     fn start_handshake(&mut self, now: Instant) {
         self.out.clear();
         if let Some(password) = &self.target.password {
@@ -496,71 +394,64 @@ impl Link {
                 Some(user) => script::command(&mut self.out, &[b"AUTH", user.as_bytes(), password.as_bytes()]),
                 None => script::command(&mut self.out, &[b"AUTH", password.as_bytes()]),
             }
-            self.fifo.push_back(Entry::Auth);
+            self.replies.push(Cmd::Auth, now);
         }
         if self.target.db != 0 {
             script::command(&mut self.out, &[b"SELECT", self.target.db.to_string().as_bytes()]);
-            self.fifo.push_back(Entry::Select);
+            self.replies.push(Cmd::Select, now);
         }
         // Guidelines step 3: the node a Sentinel named may have been demoted since it answered.
         if !self.sentinels.is_empty() {
             script::command(&mut self.out, &[b"ROLE"]);
-            self.fifo.push_back(Entry::Role);
+            self.replies.push(Cmd::Role, now);
         }
         script::command(&mut self.out, &[b"SCRIPT", b"LOAD", script::SCRIPT.as_bytes()]);
-        self.fifo.push_back(Entry::Load);
+        self.replies.push(Cmd::Load, now);
         self.state = State::Handshake { since: now };
     }
 
-    /// A readiness event on the link's socket. Completed batches are appended to `done`, in order.
-    pub fn on_event(&mut self, now: Instant, registry: &Registry, done: &mut Vec<(usize, BatchResult)>) {
+    /// A readiness event on the link's socket. Settled batches are appended to `done`.
+    pub fn on_event(&mut self, now: Instant, registry: &Registry, done: &mut Vec<Done>) {
         let result = self.progress(now, done);
         match (result, self.state) {
             (Err(fault), State::Asking { index, .. }) => self.sentinel_failed(index, fault, now, registry, done),
             (Err(fault), _) => self.down(fault, now, registry, done),
             (Ok(()), State::Asking { index, .. }) => {
-                // Guidelines step 2: connect to the address the Sentinel gave.
-                if let Some(addr) = self.found.take() {
+                // Guidelines step 2: connect to the address the Sentinel gave (a name goes to the resolver).
+                if let Some((host, port)) = self.found.take() {
                     self.sentinels.answered(index);
-                    self.sentinel_logged[index] = None;
                     self.close(registry);
-                    self.connect_primary(addr, now, registry, done);
+                    self.resolve(&host, port, None, now, registry, done);
                 }
             }
-            (Ok(()), _) if self.cluster.should_switch(self.in_flight()) => self.switch_node(now, registry, done),
+            (Ok(()), _) if self.cluster.should_switch(self.replies.batches()) => self.switch_node(now, registry, done),
             (Ok(()), _) => {}
         }
     }
 
-    /// Batches and their WAITs still to be answered on this connection.
-    fn in_flight(&self) -> usize {
-        self.fifo.iter().filter(|e| matches!(e, Entry::Batch { .. } | Entry::Wait { .. })).count()
-    }
-
     /// Redis Cluster: every batch in flight has answered and some were redirected. Leave this node (nothing is
     /// pending on it) and connect to the one named; the redirected batches go out once it is ready.
-    fn switch_node(&mut self, now: Instant, registry: &Registry, done: &mut Vec<(usize, BatchResult)>) {
+    fn switch_node(&mut self, now: Instant, registry: &Registry, done: &mut Vec<Done>) {
         self.close(registry);
-        self.fifo.clear();
         self.asking = self.cluster.switch();
         self.connect(now, registry, done);
     }
 
     /// The connection is ready: batches a redirect sent here go first, ASKING before each after an `-ASK`.
     fn resend_redirected(&mut self, now: Instant) {
-        while let Some(k) = self.cluster.take_resend() {
+        while let Some((batch, k)) = self.cluster.take_resend() {
             if self.asking {
                 script::command(&mut self.out, &[b"ASKING"]);
-                self.fifo.push_back(Entry::Asking);
+                self.replies.push(Cmd::Asking, now);
             }
             self.out.extend_from_slice(&self.evalsha);
             script::finish_batch(&mut self.out, k);
-            self.push_batch(k, now);
+            self.push_batch(batch, k, now);
         }
         self.asking = false;
     }
 
-    fn progress(&mut self, now: Instant, done: &mut Vec<(usize, BatchResult)>) -> Result<(), Fault> {
+    fn progress(&mut self, now: Instant, done: &mut Vec<Done>) -> Result<(), Fault> {
         if let State::Connecting { .. } | State::Asking { connected: false, .. } = self.state {
             let Some(stream) = self.stream.as_mut() else { return Err(Fault::Connect) };
             match stream.tcp().take_error() {
@@ -573,7 +464,7 @@ impl Link {
                 Err(_) => return Err(Fault::Connect),
             }
         }
-        if matches!(self.state, State::Down { .. }) {
+        if matches!(self.state, State::Down { .. } | State::Resolving { .. }) {
             return Ok(());
         }
         self.write()?;
@@ -588,9 +479,9 @@ impl Link {
                 self.out.clear();
                 self.out.extend_from_slice(self.sentinels.query());
                 if self.sentinels.authenticates() {
-                    self.fifo.push_back(Entry::SentinelAuth);
+                    self.replies.push(Cmd::SentinelAuth, now);
                 }
-                self.fifo.push_back(Entry::SentinelAsk);
+                self.replies.push(Cmd::SentinelAsk, now);
                 self.state = State::Asking { index, since, connected: true };
             }
             _ => self.start_handshake(now),
@@ -619,7 +510,8 @@ impl Link {
         Ok(())
     }
 
-    fn read(&mut self, now: Instant, done: &mut Vec<(usize, BatchResult)>) -> Result<(), Fault> {
+    /// Reads until the socket would block, settling every complete reply in the order it came.
+    fn read(&mut self, now: Instant, done: &mut Vec<Done>) -> Result<(), Fault> {
         loop {
             let Some(stream) = self.stream.as_mut() else { return Ok(()) };
             if self.input_len == self.input.len() {
@@ -634,26 +526,9 @@ impl Link {
             }
             let mut at = 0;
             while self.found.is_none() {
-                let buf = &self.input[at..self.input_len];
-                let parsed = match self.fifo.front() {
-                    Some(Entry::SentinelAsk) => resp::parse_listing(buf).map(|l| l.map(|(l, n)| (own_answer(&l), n))),
-                    Some(Entry::Role) => resp::parse_listing(buf).map(|l| l.map(|(l, n)| (own_role(&l), n))),
-                    _ => resp::parse(buf).map(|status| match status {
-                        Status::Complete { reply, consumed } => {
-                            Some((own(reply, self.cluster.endpoint(&self.target).0), consumed))
-                        }
-                        Status::Partial => None,
-                    }),
-                };
-                let consumed = match parsed {
-                    Ok(Some((reply, consumed))) => {
-                        self.on_reply(reply, now, done)?;
-                        consumed
-                    }
-                    Ok(None) => break,
-                    Err(_) => return Err(Fault::Protocol),
-                };
+                let Some((reply, consumed)) = self.parse_at(at)? else { break };
                 at += consumed;
+                self.on_reply(reply, now, done)?;
             }
             if self.found.is_some() {
                 return Ok(()); // the Sentinel socket is done with; on_event moves to the primary
@@ -663,116 +538,75 @@ impl Link {
         }
     }
 
-    fn on_reply(&mut self, reply: Owned, now: Instant, done: &mut Vec<(usize, BatchResult)>) -> Result<(), Fault> {
-        let Some(entry) = self.fifo.pop_front() else { return Err(Fault::Protocol) };
-        match (entry, reply) {
-            (Entry::SentinelAuth, Owned::Ok) => Ok(()),
-            (
-                Entry::SentinelAuth | Entry::SentinelAsk,
-                Owned::Error(RedisErrorKind::NoAuth | RedisErrorKind::WrongPass),
-            ) => Err(Fault::SentinelAuth),
-            (Entry::SentinelAuth, Owned::Error(_)) => Err(Fault::SentinelAuth),
-            (Entry::SentinelAsk, Owned::Answer(Answer::Primary(addr))) => {
-                self.found = Some(addr);
+    /// The reply starting at `at`, read as the command at the queue's front expects. A framing error means the
+    /// stream can no longer be split into replies: the connection goes.
+    fn parse_at(&self, at: usize) -> Result<Option<(Owned, usize)>, Fault> {
+        let buf = &self.input[at..self.input_len];
+        let parsed = match self.replies.front() {
+            Some(Cmd::SentinelAsk) => resp::parse_listing(buf).map(|l| l.map(|(l, n)| (own_answer(&l), n))),
+            Some(Cmd::Role) => resp::parse_listing(buf).map(|l| l.map(|(l, n)| (own_role(&l), n))),
+            _ => resp::parse(buf).map(|status| match status {
+                Status::Complete { reply, consumed } => {
+                    Some((own(reply, self.cluster.endpoint(&self.target).0), consumed))
+                }
+                Status::Partial => None,
+            }),
+        };
+        parsed.map_err(|e| {
+            log::warn(
+                "redis sent bytes that are not a reply; dropping the connection",
+                &[("worker", &self.worker), ("error", &format_args!("{e:?}"))],
+            );
+            Fault::Protocol
+        })
+    }
+
+    /// One reply, for the command at the queue's front (a reply with nothing pending: the stream is out of step).
+    fn on_reply(&mut self, reply: Owned, now: Instant, done: &mut Vec<Done>) -> Result<(), Fault> {
+        let Some(Pending { cmd, sent }) = self.replies.pop() else { return Err(Fault::Protocol) };
+        match cmd {
+            Cmd::Script { batch, k } => {
+                if self.replies.on_script((batch, k, sent), reply, now, &mut self.cluster, done)? == After::Reload
+                    && !self.replies.is_pending(Cmd::Load)
+                {
+                    // Behind everything already written: batches sent from now on find the script again.
+                    script::command(&mut self.out, &[b"SCRIPT", b"LOAD", script::SCRIPT.as_bytes()]);
+                    self.replies.push(Cmd::Load, now);
+                }
                 Ok(())
             }
-            (Entry::SentinelAsk, Owned::Answer(Answer::Unknown)) => Err(Fault::UnknownMaster),
-            (Entry::Auth | Entry::Select | Entry::Asking, Owned::Ok) => Ok(()),
-            (Entry::Auth, Owned::Error(_)) => Err(Fault::Auth),
-            (Entry::Role, Owned::Role { primary: true }) => Ok(()),
-            (Entry::Role, Owned::Role { primary: false }) => Err(Fault::NotPrimary),
-            (Entry::Load, Owned::Sha(sha, len)) => {
+            Cmd::Wait { batch, k, held } => self.replies.on_wait((batch, k, held), reply, done),
+            cmd => self.on_setup_reply(cmd, reply, now),
+        }
+    }
+
+    /// A reply to a command that is not a batch's: the handshake, a Sentinel's, ASKING, a SCRIPT LOAD.
+    fn on_setup_reply(&mut self, cmd: Cmd, reply: Owned, now: Instant) -> Result<(), Fault> {
+        match (cmd, reply) {
+            (Cmd::SentinelAuth, Owned::Ok) => Ok(()),
+            (Cmd::SentinelAuth, Owned::Error(_)) => Err(Fault::SentinelAuth),
+            (Cmd::SentinelAsk, Owned::Error(resp::RedisErrorKind::NoAuth | resp::RedisErrorKind::WrongPass)) => {
+                Err(Fault::SentinelAuth)
+            }
+            (Cmd::SentinelAsk, Owned::Answer(Answer::Primary(host, port))) => {
+                self.found = Some((host, port));
+                Ok(())
+            }
+            (Cmd::SentinelAsk, Owned::Answer(Answer::Unknown)) => Err(Fault::UnknownMaster),
+            (Cmd::SentinelAsk, _) => Err(Fault::Protocol),
+            (Cmd::Auth | Cmd::Select | Cmd::Asking, Owned::Ok) => Ok(()),
+            (Cmd::Auth, Owned::Error(_)) => Err(Fault::Auth),
+            (Cmd::Role, Owned::Role { primary: true }) => Ok(()),
+            (Cmd::Role, Owned::Role { primary: false }) => Err(Fault::NotPrimary),
+            (Cmd::Load, Owned::Sha(sha, len)) => {
                 self.evalsha = script::evalsha_prefix(&sha[..len]);
                 if matches!(self.state, State::Handshake { .. }) {
                     self.ready(now);
                 }
                 Ok(())
             }
-            (Entry::Batch { k, sent }, Owned::Pair(value, seconds)) => {
-                self.stats.redis_reply(now.saturating_duration_since(sent));
-                let (Ok(last), Ok(seconds)) = (u64::try_from(value), u64::try_from(seconds)) else {
-                    return Err(Fault::Protocol);
-                };
-                if last < k as u64 {
-                    return Err(Fault::Protocol);
-                }
-                // Batches redirected before this one ran here after all: they answer first, 503, in order.
-                for waited in self.cluster.abandon() {
-                    done.push((waited, BatchResult::Failed));
-                }
-                self.cluster.served();
-                let first = last + 1 - k as u64;
-                if self.wait.is_empty() {
-                    self.hand_out(k, first, seconds, done);
-                } else {
-                    self.held = Some((k, first, seconds));
-                }
-                Ok(())
-            }
-            (Entry::Wait { .. }, Owned::Integer(acks)) => {
-                // None: the batch before this WAIT failed (NOSCRIPT re-sent it behind; an error answered it).
-                if let Some((k, first, seconds)) = self.held.take() {
-                    self.acknowledged(acks, k, first, seconds, done);
-                }
-                Ok(())
-            }
-            (Entry::Wait { .. }, _) => {
-                if let Some((k, ..)) = self.held.take() {
-                    done.push((k, BatchResult::Failed));
-                }
-                Err(Fault::Protocol)
-            }
-            (Entry::Batch { k, sent }, Owned::Redirect(redirect)) => {
-                // Not run, so safe to send again, on the node named (its WAIT, next, finds nothing held).
-                self.stats.redis_reply(now.saturating_duration_since(sent));
-                match self.cluster.redirected(k, redirect) {
-                    Verdict::Wait => Ok(()),
-                    Verdict::TooMany => Err(Fault::Cluster),
-                }
-            }
-            (Entry::Batch { k, sent }, Owned::Error(kind)) => self.on_batch_error(k, sent, kind, now, done),
-            (_, Owned::Error(RedisErrorKind::Loading)) => Err(Fault::Loading),
-            (_, Owned::Error(RedisErrorKind::MasterDown)) => Err(Fault::MasterDown),
-            (_, Owned::Error(RedisErrorKind::NoAuth | RedisErrorKind::WrongPass)) => Err(Fault::Auth),
+            (_, Owned::Error(kind)) => Err(fault::of_error(kind)),
             _ => Err(Fault::Protocol),
-        }
-    }
-
-    /// An error reply to a batch: NOSCRIPT re-sends it as EVAL; anything else answers it 503 and drops the link
-    /// (every other batch in flight answers 503 too, and none is ever re-sent).
-    fn on_batch_error(
-        &mut self,
-        k: usize,
-        sent: Instant,
-        kind: RedisErrorKind,
-        now: Instant,
-        done: &mut Vec<(usize, BatchResult)>,
-    ) -> Result<(), Fault> {
-        match kind {
-            RedisErrorKind::NoScript => {
-                // The script cache is empty (restart, failover, SCRIPT FLUSH). Every EVALSHA already sent
-                // behind this one fails the same way, so re-sending each as EVAL at the back keeps the
-                // FIFO in step with Redis' order; SCRIPT LOAD puts the cache back for later batches.
-                self.stats.redis_reply(now.saturating_duration_since(sent));
-                self.out.extend_from_slice(&self.eval);
-                script::finish_batch(&mut self.out, k);
-                self.push_batch(k, now);
-                if !self.fifo.iter().any(|e| matches!(e, Entry::Load)) {
-                    script::command(&mut self.out, &[b"SCRIPT", b"LOAD", script::SCRIPT.as_bytes()]);
-                    self.fifo.push_back(Entry::Load);
-                }
-                Ok(())
-            }
-            RedisErrorKind::Loading => self.fail_then(k, Fault::Loading, done),
-            RedisErrorKind::Busy => self.fail_then(k, Fault::Busy, done),
-            RedisErrorKind::ReadOnly => self.fail_then(k, Fault::ReadOnly, done),
-            RedisErrorKind::NoReplicas => self.fail_then(k, Fault::NoReplicas, done),
-            RedisErrorKind::MasterDown => self.fail_then(k, Fault::MasterDown, done),
-            RedisErrorKind::TryAgain | RedisErrorKind::ClusterDown => self.fail_then(k, Fault::Cluster, done),
-            // A redirect whose text did not parse: answered like any unexpected error.
-            RedisErrorKind::Moved | RedisErrorKind::Ask => self.fail_then(k, Fault::Protocol, done),
-            RedisErrorKind::NoAuth | RedisErrorKind::WrongPass => self.fail_then(k, Fault::Auth, done),
-            RedisErrorKind::Other => self.fail_then(k, Fault::Protocol, done),
         }
     }
 
@@ -780,7 +614,7 @@ impl Link {
     fn ready(&mut self, now: Instant) {
         self.state = State::Ready;
         // A cluster redirect's node switch is routine, not news: no reconnect, no failover, no log line.
-        if self.cluster.waiting() > 0 && self.failures == 0 {
+        if self.cluster.waiting() > 0 && self.backoff.failures == 0 {
             self.stats.redis_link(true, false);
             self.stats.redis_primary(self.primary, false);
             return self.resend_redirected(now);
@@ -805,57 +639,13 @@ impl Link {
                 ("worker", &self.worker),
                 ("redis", &self.target),
                 ("primary", &primary),
-                ("failed_attempts", &self.failures),
+                ("failed_attempts", &self.backoff.failures),
             ],
         );
         self.last_ready_on = self.primary;
-        self.failures = 0;
+        self.backoff.failures = 0;
         self.logged_down = None;
         self.resend_redirected(now);
-    }
-
-    /// A batch's WAIT reply: its values go out only if enough replicas have them, so a replica promoted after a
-    /// crash of this primary already holds the counter past them. Otherwise the whole batch answers 503: the
-    /// values are skipped (a gap), never handed out unreplicated.
-    fn acknowledged(&mut self, acks: i64, k: usize, first: u64, seconds: u64, done: &mut Vec<(usize, BatchResult)>) {
-        let wanted = i64::from(self.target.wait_replicas);
-        if acks >= wanted {
-            if self.short {
-                self.short = false;
-                log::info("redis replicas acknowledge again", &[("worker", &self.worker), ("acks", &acks)]);
-            }
-            return self.hand_out(k, first, seconds, done);
-        }
-        self.stats.redis_wait_shortfall();
-        if !self.short {
-            self.short = true;
-            log::warn(
-                "redis replicas did not acknowledge in time; answering 503",
-                &[("worker", &self.worker), ("acks", &acks), ("wanted", &wanted)],
-            );
-        }
-        done.push((k, BatchResult::Failed));
-    }
-
-    /// The tripwire, the last check before values leave: a batch at or below the highest value this worker
-    /// handed out means Redis lost increments (a failover to a replica that lacked them, a restart from an old
-    /// file) and these values were handed out already. Never shown: 503, and Redis' counter, which this batch
-    /// advanced, climbs past the mark as traffic continues.
-    fn hand_out(&mut self, k: usize, first: u64, seconds: u64, done: &mut Vec<(usize, BatchResult)>) {
-        if first <= self.highest {
-            self.stats.redis_tripwire();
-            let primary = self.primary.map_or_else(String::new, |a| a.to_string());
-            log::error(
-                "tripwire: redis returned values at or below one already handed out; answering 503",
-                &[("worker", &self.worker), ("first", &first), ("highest", &self.highest), ("primary", &primary)],
-            );
-            done.push((k, BatchResult::Failed));
-            return;
-        }
-        let last = first + k as u64 - 1;
-        self.highest = last;
-        self.stats.redis_value(Snapshot { counter: last, last_changed: seconds });
-        done.push((k, BatchResult::Values { first, last_changed: seconds }));
     }
 
     /// An I/O error is a TLS fault when rustls raised it; its cause is kept for the log line.
@@ -869,141 +659,49 @@ impl Link {
         }
     }
 
-    fn fail_then(&mut self, k: usize, fault: Fault, done: &mut Vec<(usize, BatchResult)>) -> Result<(), Fault> {
-        // Batches redirected before this one are older: they answer first.
-        for waited in self.cluster.abandon() {
-            done.push((waited, BatchResult::Failed));
+    /// Fails every batch in flight, oldest first (503, never a guessed value), drops the socket, and schedules a
+    /// reconnect.
+    fn down(&mut self, fault: Fault, now: Instant, registry: &Registry, done: &mut Vec<Done>) {
+        // Redirected batches are older than anything still queued; the next connect starts from the URL.
+        for (batch, k) in self.cluster.reset() {
+            done.push(Done { batch, k, result: BatchResult::Failed });
         }
-        done.push((k, BatchResult::Failed));
-        Err(fault)
-    }
-
-    /// Fails every batch in flight (503, never a guessed value), drops the socket, and schedules a reconnect.
-    fn down(&mut self, fault: Fault, now: Instant, registry: &Registry, done: &mut Vec<(usize, BatchResult)>) {
-        // Redirected batches are older than anything still in the FIFO; the next connect starts from the URL.
-        for k in self.cluster.reset() {
-            done.push((k, BatchResult::Failed));
-        }
+        self.replies.fail_all(done);
         self.asking = false;
+        self.found = None;
         if fault == Fault::Tls {
             self.tls_config = None; // read the CA and client files again: a fix or a rotation is picked up
         }
-        for entry in self.fifo.drain(..) {
-            if let Entry::Batch { k, .. } = entry {
-                done.push((k, BatchResult::Failed));
-            }
-        }
-        if let Some((k, ..)) = self.held.take() {
-            done.push((k, BatchResult::Failed));
-        }
         self.close(registry);
-        self.stats.redis_fault(fault.label());
+        self.stats.redis_fault(fault);
         self.stats.redis_link(false, false);
         self.stats.redis_primary(None, false);
-        let cause = self.cause.take();
-        if self.logged_down != Some(fault) {
-            let level =
-                if matches!(fault, Fault::Auth | Fault::NoSentinel | Fault::Tls) { log::error } else { log::warn };
-            let message = match fault {
-                Fault::Auth => "redis refused our credentials (check REDIS_PASSWORD / the URL)",
-                Fault::Tls => "redis TLS failed",
-                Fault::NoSentinel => "no sentinel named a primary",
-                f if f.not_primary() => "redis node is not the primary (any more); finding it again",
-                _ => "redis unavailable",
-            };
-            let primary = self.primary.map_or_else(String::new, |a| a.to_string());
-            let fields: [(&str, &dyn std::fmt::Display); 5] = [
-                ("worker", &self.worker),
-                ("redis", &self.target),
-                ("primary", &primary),
-                ("fault", &format_args!("{fault:?}")),
-                ("failed_attempts", &self.failures),
-            ];
-            match &cause {
-                Some(cause) => level(message, &[&fields[..], &[("cause", cause as &dyn std::fmt::Display)]].concat()),
-                None => level(message, &fields),
-            }
-            self.logged_down = Some(fault);
-        }
-        // A demoted node means a failover is under way and the new primary is usually named within a second:
-        // look again at least that often. Everything else backs off to the cap, so a Redis that is down for
-        // long is not hammered by every worker of every pod.
-        self.failures = self.failures.saturating_add(1);
-        let mut retry = self.backoff();
+        self.log_down(fault);
         // With Sentinels, failing to reach the primary they named is a failover under way, too.
-        let rediscover = fault.not_primary() || (!self.sentinels.is_empty() && fault != Fault::NoSentinel);
-        if rediscover {
-            retry = retry.min(Duration::from_millis(REDIS_REDISCOVER_MAX_MILLIS));
+        let rediscover = fault::not_primary(fault) || (!self.sentinels.is_empty() && fault != Fault::NoSentinel);
+        self.state = State::Down { retry_at: now + self.backoff.next(rediscover) };
+    }
+
+    /// One line per change of fault, so a flapping Redis does not flood the log.
+    fn log_down(&mut self, fault: Fault) {
+        let cause = self.cause.take();
+        if self.logged_down == Some(fault) {
+            return;
         }
-        self.state = State::Down { retry_at: now + retry };
-    }
-
-    /// Capped exponential backoff with jitter in [50%, 100%] of the step, so workers and pods that lost Redis
-    /// together do not reconnect in lockstep.
-    fn backoff(&mut self) -> Duration {
-        let step = REDIS_BACKOFF_FIRST_MILLIS.saturating_mul(1 << self.failures.min(16)).min(REDIS_BACKOFF_MAX_MILLIS);
-        // xorshift64: plenty for jitter.
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        Duration::from_millis(step / 2 + self.rng % (step / 2 + 1))
-    }
-}
-
-/// A reply reduced to what the link acts on, so it no longer borrows the read buffer.
-enum Owned {
-    Ok,
-    Sha([u8; 64], usize),
-    Pair(i64, i64),
-    Integer(i64),
-    Error(RedisErrorKind),
-    /// `-MOVED` / `-ASK` with the node parsed (allocates: redirects are rare, never per request).
-    Redirect(Redirect),
-    /// A Sentinel's answer to get-master-addr-by-name.
-    Answer(Answer),
-    /// ROLE's first item said master.
-    Role {
-        primary: bool,
-    },
-    Other,
-}
-
-fn own_answer(listing: &Listing<'_>) -> Owned {
-    match listing {
-        Listing::Other(Reply::Error(message)) => Owned::Error(error_kind(message)),
-        listing => Owned::Answer(sentinel::answer(listing)),
-    }
-}
-
-fn own_role(listing: &Listing<'_>) -> Owned {
-    match listing {
-        Listing::Items(items) => Owned::Role { primary: items.bulk(0) == Some(b"master") },
-        Listing::Other(Reply::Error(message)) => Owned::Error(error_kind(message)),
-        Listing::Other(_) => Owned::Other,
-    }
-}
-
-/// `host` is the node the reply came from, for a redirect that names no host.
-fn own(reply: Reply<'_>, host: &str) -> Owned {
-    match reply {
-        Reply::Simple(_) => Owned::Ok,
-        Reply::Error(message) => match error_kind(message) {
-            RedisErrorKind::Moved | RedisErrorKind::Ask => match cluster::parse_redirect(message, host) {
-                Some(redirect) => Owned::Redirect(redirect),
-                None => Owned::Error(RedisErrorKind::Other),
-            },
-            kind => Owned::Error(kind),
-        },
-        Reply::Bulk(Some(sha)) if sha.len() <= 64 => {
-            let mut buf = [0u8; 64];
-            buf[..sha.len()].copy_from_slice(sha);
-            Owned::Sha(buf, sha.len())
+        self.logged_down = Some(fault);
+        let primary = self.primary.map_or_else(String::new, |a| a.to_string());
+        let fields: [(&str, &dyn std::fmt::Display); 5] = [
+            ("worker", &self.worker),
+            ("redis", &self.target),
+            ("primary", &primary),
+            ("fault", &format_args!("{fault:?}")),
+            ("failed_attempts", &self.backoff.failures),
+        ];
+        match &cause {
+            Some(cause) => {
+                fault::log_down(fault, &[&fields[..], &[("cause", cause as &dyn std::fmt::Display)]].concat())
+            }
+            None => fault::log_down(fault, &fields),
         }
-        Reply::Integer(n) => Owned::Integer(n),
-        Reply::Array(items) => match items.as_pair() {
-            Some((a, b)) => Owned::Pair(a, b),
-            None => Owned::Other,
-        },
-        _ => Owned::Other,
     }
 }

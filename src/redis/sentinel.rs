@@ -1,13 +1,16 @@
 //! Sentinel discovery, as the Redis Sentinel client guidelines describe it: ask each Sentinel in turn for the
 //! primary's address (`SENTINEL get-master-addr-by-name`), the one that answered first next time. Owns the list,
-//! its order and the query bytes; not the sockets, which `link.rs` drives in the worker's Poll.
+//! its order, the query bytes, reading the answer and the per-Sentinel fault log; not the sockets or the name
+//! lookups, which `link.rs` drives in the worker's Poll (names through `resolve.rs`, never on the worker thread).
 //! https://redis.io/docs/latest/develop/reference/sentinel-clients/
 
-use std::net::{IpAddr, SocketAddr};
-
+use super::fault::{self, Fault};
 use super::resp::Listing;
 use super::script;
 use crate::config::SentinelAddr;
+use crate::limits::SENTINELS_MAX;
+use crate::log;
+use crate::metrics::Slot;
 
 pub struct Sentinels {
     addrs: Vec<SentinelAddr>,
@@ -19,12 +22,15 @@ pub struct Sentinels {
     /// AUTH (if the Sentinels have a password) and the question, built once.
     query: Vec<u8>,
     authenticates: bool,
+    /// The last fault logged per Sentinel, so a dead Sentinel is logged once per change, not per discovery.
+    logged: [Option<Fault>; SENTINELS_MAX],
 }
 
 /// What a Sentinel's answer means.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Answer {
-    Primary(SocketAddr),
+    /// The primary's announced host (an IP address, or a name with `announce-hostnames yes`) and port.
+    Primary(String, u16),
     /// A null reply: this Sentinel does not monitor a primary under that name.
     Unknown,
     /// Not an address pair: a Sentinel out of step, or not a Sentinel.
@@ -33,13 +39,13 @@ pub enum Answer {
 
 impl Sentinels {
     pub fn new(addrs: Vec<SentinelAddr>, master_name: &str, password: Option<&str>) -> Sentinels {
-        let mut query = Vec::with_capacity(128);
+        let mut query = Vec::new(); // built once per link
         if let Some(password) = password {
             script::command(&mut query, &[b"AUTH", password.as_bytes()]);
         }
         script::command(&mut query, &[b"SENTINEL", b"get-master-addr-by-name", master_name.as_bytes()]);
         let order = (0..addrs.len()).collect();
-        Sentinels { addrs, order, tried: 0, query, authenticates: password.is_some() }
+        Sentinels { addrs, order, tried: 0, query, authenticates: password.is_some(), logged: [None; SENTINELS_MAX] }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -58,15 +64,34 @@ impl Sentinels {
         Some((index, &self.addrs[index]))
     }
 
-    /// Sentinel `index` answered: ask it first from now on.
-    pub fn answered(&mut self, index: usize) {
-        if let Some(at) = self.order.iter().position(|&i| i == index) {
-            self.order[..=at].rotate_right(1);
+    /// Sentinel `index` failed to name the primary: count it, and log it once per change of fault.
+    pub fn failed(&mut self, index: usize, fault: Fault, stats: &Slot, worker: usize, master_name: &str) {
+        stats.redis_sentinel_fault(index, fault::sentinel_label(fault));
+        if self.logged[index] == Some(fault) {
+            return;
+        }
+        self.logged[index] = Some(fault);
+        let fields: [(&str, &dyn std::fmt::Display); 4] = [
+            ("worker", &worker),
+            ("sentinel", &self.addrs[index]),
+            ("master_name", &master_name),
+            ("fault", &format_args!("{fault:?}")),
+        ];
+        match fault {
+            Fault::SentinelAuth => {
+                log::error("sentinel refused our credentials (check REDIS_SENTINEL_PASSWORD)", &fields)
+            }
+            Fault::UnknownMaster => log::error("sentinel does not monitor this master name", &fields),
+            _ => log::warn("sentinel unavailable", &fields),
         }
     }
 
-    pub fn addr(&self, index: usize) -> &SentinelAddr {
-        &self.addrs[index]
+    /// Sentinel `index` answered: ask it first from now on.
+    pub fn answered(&mut self, index: usize) {
+        self.logged[index] = None;
+        if let Some(at) = self.order.iter().position(|&i| i == index) {
+            self.order[..=at].rotate_right(1);
+        }
     }
 
     pub fn query(&self) -> &[u8] {
@@ -78,11 +103,10 @@ impl Sentinels {
     }
 }
 
-/// Reads `SENTINEL get-master-addr-by-name`'s reply: `[ip, port]`, or null for a name the Sentinel does not know.
-/// Sentinels announce IP addresses unless `announce-hostnames yes`; then the name is resolved here, at discovery
-/// time (see `link.rs` on blocking resolution).
+/// Reads `SENTINEL get-master-addr-by-name`'s reply: `[host, port]`, or null for a name the Sentinel does not
+/// know. Sentinels announce IP addresses unless `announce-hostnames yes`; a name is resolved by the link's
+/// resolver thread, like the URL's host. Allocates the host: once per discovery, never per request.
 pub fn answer(listing: &Listing<'_>) -> Answer {
-    use std::net::ToSocketAddrs;
     let Listing::Items(items) = listing else {
         return if matches!(listing, Listing::Other(super::resp::Reply::NullArray)) {
             Answer::Unknown
@@ -96,13 +120,10 @@ pub fn answer(listing: &Listing<'_>) -> Answer {
     else {
         return Answer::Garbled;
     };
-    if let Ok(ip) = host.parse::<IpAddr>() {
-        return Answer::Primary(SocketAddr::new(ip, port));
+    if host.is_empty() {
+        return Answer::Garbled;
     }
-    match (host, port).to_socket_addrs().map(|mut a| a.next()) {
-        Ok(Some(addr)) => Answer::Primary(addr),
-        _ => Answer::Garbled,
-    }
+    Answer::Primary(host.to_string(), port)
 }
 
 #[cfg(test)]
@@ -135,7 +156,12 @@ mod tests {
         let parse = |raw: &'static [u8]| parse_listing(raw).unwrap().unwrap().0;
         assert_eq!(
             answer(&parse(b"*2\r\n$9\r\n127.0.0.1\r\n$4\r\n6380\r\n")),
-            Answer::Primary("127.0.0.1:6380".parse().unwrap())
+            Answer::Primary("127.0.0.1".into(), 6380)
+        );
+        assert_eq!(
+            answer(&parse(b"*2\r\n$11\r\nredis-0.svc\r\n$4\r\n6379\r\n")),
+            Answer::Primary("redis-0.svc".into(), 6379),
+            "a name is handed on, not resolved here"
         );
         assert_eq!(answer(&parse(b"*-1\r\n")), Answer::Unknown);
         assert_eq!(answer(&parse(b"*2\r\n$9\r\n127.0.0.1\r\n$2\r\nxx\r\n")), Answer::Garbled);

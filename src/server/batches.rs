@@ -4,6 +4,10 @@
 //!
 //! A batch is one script call for the k requests this worker had in hand; its reply is the counter after
 //! `INCRBY k`, so the batch's values are `last-k+1 ..= last`, given out in the order the requests were taken.
+//! Each batch has an identity (`BatchId`); the link settles each exactly once under it, and a result is
+//! matched to its batch by that identity, never by its position among results. Batches still answer their
+//! connections oldest first: a settled batch waits for every older one, so a connection's responses keep the
+//! order of its requests.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -15,21 +19,34 @@ use crate::config::RedisTarget;
 use crate::counter::Snapshot;
 use crate::limits::CONNECTIONS_PER_WORKER_MAX;
 use crate::metrics::Slot;
-use crate::redis::link::{BatchResult, Link};
+use crate::redis::link::{BatchId, BatchResult, Done, Link};
 
 /// One connection's share of a batch: (slot, connection id, requests).
 type Member = (usize, u64, usize);
 
+/// A batch sent and not yet split among its members.
+struct InFlight {
+    id: BatchId,
+    /// Its members are the next `members` entries of `Batches::members`.
+    members: usize,
+    /// The requests it carries: the sum of its members' counts.
+    k: usize,
+    /// Set once, by the link's one `Done` for this batch.
+    result: Option<BatchResult>,
+}
+
 pub struct Batches {
     link: Link,
-    /// Members per batch in flight, oldest first.
-    batches: VecDeque<usize>,
+    /// Batches in flight, oldest first.
+    batches: VecDeque<InFlight>,
     members: VecDeque<Member>,
-    /// Batch results from the link, in order, not yet split among members.
-    done: Vec<(usize, BatchResult)>,
+    /// Results from the link, not yet recorded against their batches.
+    done: Vec<Done>,
     /// Per-connection results ready to hand over: (slot, id, (count, result)).
     ready: VecDeque<(usize, u64, (usize, SharedResult))>,
     last_seen: Snapshot,
+    /// The next batch's identity.
+    next_id: u64,
 }
 
 impl Batches {
@@ -41,6 +58,7 @@ impl Batches {
             done: Vec::with_capacity(64),
             ready: VecDeque::with_capacity(CONNECTIONS_PER_WORKER_MAX),
             last_seen: Snapshot::default(),
+            next_id: 0,
         }
     }
 
@@ -86,8 +104,10 @@ impl Batches {
             }
         }
         if k > 0 {
-            self.batches.push_back(n);
-            self.link.send_batch(k, now, registry, &mut self.done);
+            let id = BatchId(self.next_id);
+            self.next_id += 1;
+            self.batches.push_back(InFlight { id, members: n, k, result: None });
+            self.link.send_batch(id, k, now, registry, &mut self.done);
         }
     }
 
@@ -98,22 +118,41 @@ impl Batches {
         }
     }
 
-    /// The next connection's results, splitting finished batches among their members in order.
+    /// The next connection's results: records the link's results against their batches, then splits every
+    /// settled batch at the front among its members, oldest first.
     pub fn next_delivery(&mut self) -> Option<(usize, u64, (usize, SharedResult))> {
         if self.ready.is_empty() {
             let mut done = std::mem::take(&mut self.done);
-            for (k, result) in done.drain(..) {
-                self.split(k, result);
+            for result in done.drain(..) {
+                self.record(result);
             }
             self.done = done; // put the capacity back: dropping it cost one allocation per batch
+            while let Some(&InFlight { result: Some(result), members, k, .. }) = self.batches.front() {
+                self.batches.pop_front();
+                self.split(members, k, result);
+            }
         }
         self.ready.pop_front()
     }
 
-    /// Gives each member of the oldest batch its run of the batch's values (or its failure), in the order the
+    /// One result from the link, kept with its batch (found by identity) until every older batch is settled.
+    /// Exactly one per batch, of the batch's own size: anything else is a bug in the link, and in a release
+    /// build the batch answers 503 rather than carry values that may not be its own.
+    fn record(&mut self, done: Done) {
+        let Some(batch) = self.batches.iter_mut().find(|b| b.id == done.batch) else {
+            debug_assert!(false, "a result for {:?}, which is not in flight", done.batch);
+            return;
+        };
+        debug_assert!(batch.result.is_none(), "a second result for {:?}", done.batch);
+        debug_assert_eq!(batch.k, done.k, "{:?} settled with another size", done.batch);
+        if batch.result.is_none() {
+            batch.result = Some(if batch.k == done.k { done.result } else { BatchResult::Failed });
+        }
+    }
+
+    /// Gives each of a batch's `members` its run of the batch's values (or its failure), in the order the
     /// requests were taken.
-    fn split(&mut self, k: usize, result: BatchResult) {
-        let members = self.batches.pop_front().unwrap_or(0);
+    fn split(&mut self, members: usize, k: usize, result: BatchResult) {
         let mut offset = 0u64;
         for _ in 0..members {
             let Some((index, id, count)) = self.members.pop_front() else { break };
@@ -126,6 +165,7 @@ impl Batches {
             self.ready.push_back((index, id, (count, share)));
             offset += count as u64;
         }
+        debug_assert_eq!(offset, k as u64, "a batch's members hold its k requests");
         if let BatchResult::Values { first, last_changed } = result {
             self.last_seen = Snapshot { counter: first + k as u64 - 1, last_changed };
         }

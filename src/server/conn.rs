@@ -71,6 +71,8 @@ pub struct Ctx<'w> {
     pub mode: Mode,
     /// Redis mode: indices of connections with deferred requests not yet in a batch.
     pub waiting: &'w mut Vec<usize>,
+    /// The worker's monotonic second (`Clock::mono_secs`): deadlines are counted in it, never in wall time.
+    pub now: u64,
 }
 
 /// The readiness an event reported.
@@ -138,7 +140,7 @@ pub struct Conn<S = TcpStream> {
     /// Reading stopped for a reason other than a drained socket (backpressure, deferred responses): read again
     /// when that clears, since no new edge will say so.
     more_to_read: bool,
-    /// Unix second at which this connection is closed unless something moves it.
+    /// Monotonic second (the worker's `Clock`) at which this connection is closed unless something moves it.
     deadline: u64,
     deadline_reason: CloseReason,
 }
@@ -230,7 +232,7 @@ impl<S: Stream> Conn<S> {
         if self.state == State::Lingering {
             return self.discard_until_eof(ctx);
         }
-        let now = ctx.dates.now_secs();
+        let now = ctx.now;
         if ready.writable && !self.output.is_empty() {
             self.flush(ctx, now)?;
         }

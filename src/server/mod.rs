@@ -2,13 +2,13 @@
 //! first, so a bad address fails before any thread runs.
 
 pub mod batches;
+pub mod clock;
 pub mod conn;
 pub mod connections;
 pub mod listener;
 pub mod signals;
 pub mod worker;
 
-use crate::sync::Arc;
 use std::io;
 use std::net::SocketAddr;
 use std::thread::JoinHandle;
@@ -18,6 +18,7 @@ use mio::{Poll, Waker};
 use crate::app::App;
 use crate::config::{RedisTarget, Timeouts};
 use crate::cpu;
+use crate::sync::Arc;
 
 pub struct Server {
     pub addr: SocketAddr,

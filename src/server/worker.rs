@@ -1,16 +1,17 @@
 //! One worker thread: its own `mio::Poll`, its own SO_REUSEPORT listener, its own connection table, scratch
-//! buffers and Date cache, all allocated here at start (and, in redis mode, its own Redis link). The loop
+//! buffers, clock and Date cache, all allocated here at start (and, in redis mode, its own Redis link). The loop
 //! owns every registration; connections only say `Keep` or `Close`.
 
 use crate::sync::Arc;
 use std::io;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use mio::event::Event;
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 
 use super::batches::Batches;
+use super::clock::Clock;
 use super::conn::{CloseReason, Conn, Ctx, Outcome, Readiness, Scratch};
 use super::connections::Connections;
 use crate::app::{App, Mode, SharedResult};
@@ -36,6 +37,7 @@ macro_rules! ctx {
             scratch: &mut $worker.scratch,
             timeouts: $worker.timeouts,
             mode: mode(&$worker.batches),
+            now: $worker.clock.mono_secs(),
             waiting: &mut $worker.waiting,
         }
     };
@@ -47,6 +49,8 @@ pub struct Worker {
     listener: Option<TcpListener>,
     conns: Connections,
     scratch: Scratch,
+    /// Monotonic time for deadlines, wall time for `dates`.
+    clock: Clock,
     dates: DateCache,
     app: Arc<App>,
     timeouts: Timeouts,
@@ -57,14 +61,8 @@ pub struct Worker {
     next_conn_id: u64,
     /// accept(2) failed for lack of fds or memory: retry on the next tick or close, not in a busy loop.
     accept_paused: bool,
-    /// Set once shutdown begins: the second at which remaining connections are dropped.
+    /// Set once shutdown begins: the monotonic second at which remaining connections are dropped.
     stop_deadline: Option<u64>,
-}
-
-/// Wall-clock Unix seconds. `clock_gettime` is a vDSO call, and the loop reads it once per wakeup, not per
-/// request.
-pub fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 impl Worker {
@@ -77,13 +75,15 @@ impl Worker {
         redis: Option<RedisTarget>,
     ) -> io::Result<Worker> {
         poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
+        let clock = Clock::new();
         Ok(Worker {
             id,
             poll,
             listener: Some(listener),
             conns: Connections::with_capacity(CONNECTIONS_PER_WORKER_MAX),
             scratch: Scratch::new(),
-            dates: DateCache::new(unix_now()),
+            dates: DateCache::new(clock.wall_secs()),
+            clock,
             timeouts,
             batches: redis.map(|target| Batches::new(target, REDIS, id, app.metrics.slot(id))),
             waiting: Vec::with_capacity(CONNECTIONS_PER_WORKER_MAX),
@@ -96,10 +96,13 @@ impl Worker {
 
     pub fn run(mut self) {
         let mut events = Events::with_capacity(EVENTS_PER_POLL);
-        let mut last_tick = unix_now();
+        let mut last_tick = self.clock.mono_secs();
+        // The previous wakeup's time: the Redis link's next timer is measured from it, which at worst wakes the
+        // worker a turn's length late, and spares a clock read.
+        let mut now = Instant::now();
         loop {
             let mut timeout = Duration::from_millis(TICK_MILLIS);
-            if let Some(wakeup) = self.batches.as_ref().and_then(|b| b.next_wakeup(Instant::now())) {
+            if let Some(wakeup) = self.batches.as_ref().and_then(|b| b.next_wakeup(now)) {
                 timeout = timeout.min(wakeup);
             }
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
@@ -109,34 +112,38 @@ impl Worker {
                 log::error("poll failed", &[("worker", &self.id), ("error", &e)]);
                 return;
             }
-            let now = unix_now();
-            self.dates.refresh(now);
+            // The one clock read of this wakeup (monotonic); the wall clock only once a second boundary passed.
+            let second;
+            (now, second) = self.clock.read();
+            if second {
+                self.dates.refresh(self.clock.wall_secs());
+            }
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => self.accept(now),
+                    LISTENER => self.accept(),
                     WAKER => {} // the lifecycle moved; checked below
                     REDIS => {
                         if let Some(batches) = self.batches.as_mut() {
-                            batches.on_link_event(Instant::now(), self.poll.registry());
+                            batches.on_link_event(now, self.poll.registry());
                         }
                     }
                     token => self.on_conn_event(token.0, event),
                 }
             }
             if self.batches.is_some() {
-                self.redis_turn();
+                self.redis_turn(now);
             }
-            if now != last_tick {
-                last_tick = now;
-                self.tick(now);
+            if second && self.clock.mono_secs() != last_tick {
+                last_tick = self.clock.mono_secs();
+                self.tick();
             }
-            if self.app.lifecycle.phase() == Phase::Stopping && self.stop(now) {
+            if self.app.lifecycle.phase() == Phase::Stopping && self.stop() {
                 return;
             }
         }
     }
 
-    fn accept(&mut self, now: u64) {
+    fn accept(&mut self) {
         let Some(listener) = self.listener.as_mut() else {
             return;
         };
@@ -168,6 +175,7 @@ impl Worker {
                 continue;
             }
             self.next_conn_id += 1;
+            let now = self.clock.mono_secs();
             self.conns.insert(index, Conn::new(stream, index, self.next_conn_id, now, self.timeouts));
         }
     }
@@ -189,9 +197,9 @@ impl Worker {
 
     /// Redis mode, once per loop turn: timers, results back to their connections in order, and one script call
     /// for every /status request deferred since the last one.
-    fn redis_turn(&mut self) {
+    fn redis_turn(&mut self, now: Instant) {
         let Some(batches) = self.batches.as_mut() else { return };
-        batches.maintain(Instant::now(), self.poll.registry());
+        batches.maintain(now, self.poll.registry());
         loop {
             while let Some((index, id, result)) = self.batches.as_mut().and_then(Batches::next_delivery) {
                 self.deliver(index, id, result);
@@ -203,7 +211,7 @@ impl Worker {
             if batches.can_send() {
                 let conns = &mut self.conns;
                 let take = |index| conns.get_mut(index).map(|c: &mut Conn| (c.id(), c.take_unsent()));
-                batches.send_batch(&mut self.waiting, take, Instant::now(), self.poll.registry());
+                batches.send_batch(&mut self.waiting, take, now, self.poll.registry());
             } else if !batches.is_ready() {
                 // No link: every waiting request gets its 503 now rather than after a timeout.
                 for index in std::mem::take(&mut self.waiting) {
@@ -235,12 +243,13 @@ impl Worker {
         }
         if self.accept_paused {
             self.accept_paused = false;
-            self.accept(self.dates.now_secs());
+            self.accept();
         }
     }
 
-    /// Once a second: expire deadlines, retry a paused accept.
-    fn tick(&mut self, now: u64) {
+    /// Once a (monotonic) second: expire deadlines, retry a paused accept.
+    fn tick(&mut self) {
+        let now = self.clock.mono_secs();
         for index in self.conns.indices() {
             if let Some(Outcome::Close(reason)) = self.conns.get_mut(index).map(|c| c.check_deadline(now)) {
                 self.close(index, reason);
@@ -248,12 +257,13 @@ impl Worker {
         }
         if self.accept_paused {
             self.accept_paused = false;
-            self.accept(now);
+            self.accept();
         }
     }
 
     /// Shutdown: stop accepting, close idle connections, let in-flight ones finish. True when done.
-    fn stop(&mut self, now: u64) -> bool {
+    fn stop(&mut self) -> bool {
+        let now = self.clock.mono_secs();
         if let Some(mut listener) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);
             self.stop_deadline = Some(now + SHUTDOWN_DEADLINE_SECS);

@@ -1,6 +1,7 @@
 //! Integration tests: the real `counter` binary over TCP on 127.0.0.1. One scenario family per file.
 
 mod cases;
+mod clock;
 mod cluster;
 mod concurrency;
 mod curl;

@@ -1,9 +1,10 @@
 //! Connection timeouts: silent connections and trickled heads are cut at the header timeout, idle keep-alive
 //! connections at the idle timeout. Shortened here with the flags; defaults are in limits.rs.
 //!
-//! The server keeps deadlines in whole Unix seconds (`now + timeout`, checked once a second), so a connection
+//! The server keeps deadlines in whole monotonic seconds (`now + timeout`, checked once a second), so a connection
 //! lives more than `timeout - 1 s`, measured from before the client's first action: that lower bound is strict.
 //! The upper bound is the timeout plus `SLACK`: it catches a timeout that never fires, not a slow machine.
+//! The same bounds under wall-clock steps: clock.rs.
 
 use std::io::{BufReader, Write};
 use std::time::{Duration, Instant};
