@@ -105,7 +105,7 @@ rustPlatform.buildRustPackage {
 
   # doCheck (on by default) runs `cargo test` in the package: unit and
   # integration tests over 127.0.0.1. The integration tests that start a Redis
-  # server (tests/it/redis.rs, tls.rs, cluster.rs, failover.rs, the redis_*
+  # server (tests/it/redis.rs, tls.rs, cluster.rs, failover.rs, skip_ahead.rs, the redis_*
   # tests of tests/it/metrics.rs and prometheus.rs, tests/zero_alloc_tls.rs, and
   # tests/ha's scenarios::redis_*, which also start Sentinels) run in checks.nix
   # instead. checkFlags go to every test binary after `--`
@@ -135,6 +135,8 @@ rustPlatform.buildRustPackage {
     "cluster::redis_"
     "--skip"
     "failover::redis_"
+    "--skip"
+    "skip_ahead::redis_"
     "--skip"
     "redis_mode_allocations"
     "--skip"

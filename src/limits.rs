@@ -96,6 +96,10 @@ pub const REDIS_REDIRECTED_BATCHES: usize = 8;
 /// Redis mode: longest script SHA the link keeps from SCRIPT LOAD's reply (SHA1 in hex is 40).
 pub const REDIS_SHA_BYTES_MAX: usize = 64;
 
+/// Redis mode: longest process identity the link keeps from the handshake's probe (`script::PROBE`): a 40-hex
+/// run id, a colon and a 40-hex replication id.
+pub const REDIS_RUN_BYTES_MAX: usize = 96;
+
 /// Redis mode: the link's output buffer, reserved at start: a batch's script call and WAIT are ~100 bytes, the
 /// handshake (with the script body) a few hundred; it grows only if the socket stops taking bytes.
 pub const REDIS_OUTPUT_BYTES: usize = 64 * 1024;
@@ -219,3 +223,4 @@ const _: () = assert!(REDIS_SENTINEL_TIMEOUT_MILLIS < REDIS_TIMEOUT_MILLIS);
 const _: () = assert!(REDIS_QUEUE_ENTRIES >= 3 * REDIS_BATCHES_IN_FLIGHT_MAX + 8);
 const _: () = assert!(REDIS_REDIRECTED_BATCHES >= REDIS_BATCHES_IN_FLIGHT_MAX);
 const _: () = assert!(REDIS_SHA_BYTES_MAX >= 40);
+const _: () = assert!(REDIS_RUN_BYTES_MAX >= 81 && REDIS_RUN_BYTES_MAX > REDIS_SHA_BYTES_MAX);

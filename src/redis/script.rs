@@ -135,20 +135,11 @@ pub fn probe(out: &mut Vec<u8>) {
 /// The bytes of `EVALSHA <sha> 3 <keys> <run id> <gap>` with the array header for all 10 arguments; the floor
 /// and the batch size are appended per call by `finish_batch`.
 pub fn evalsha_prefix(sha: &[u8], run: &[u8], gap: u64) -> Vec<u8> {
-    prefix(b"EVALSHA", sha, run, gap)
-}
-
-/// `EVAL <script> 3 <keys> <run id> <gap>` without the floor and count: the fallback after NOSCRIPT.
-pub fn eval_prefix(run: &[u8], gap: u64) -> Vec<u8> {
-    prefix(b"EVAL", SCRIPT.as_bytes(), run, gap)
-}
-
-fn prefix(verb: &[u8], script: &[u8], run: &[u8], gap: u64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(script.len() + 192);
+    let mut out = Vec::with_capacity(256);
     out.extend_from_slice(b"*10\r\n");
     let gap = itoa::Buffer::new().format(gap).as_bytes().to_vec();
     let keys = [KEY_VALUE.as_bytes(), KEY_CHANGED.as_bytes(), KEY_RUN.as_bytes()];
-    for a in [verb, script, b"3"].into_iter().chain(keys).chain([run, &gap]) {
+    for a in [b"EVALSHA".as_slice(), sha, b"3"].into_iter().chain(keys).chain([run, &gap]) {
         bulk(&mut out, a);
     }
     out
@@ -168,7 +159,8 @@ mod tests {
     fn command_bytes() {
         let mut out = evalsha_prefix(b"abc", b"r1:x", 1000);
         finish_batch(&mut out, 41, 16);
-        let want: &[u8] = b"*10\r\n$7\r\nEVALSHA\r\n$3\r\nabc\r\n$1\r\n3\r\n$11\r\n{counter}:n\r\n$12\r\n{counter}:ts\r\n\
+        let want: &[u8] =
+            b"*10\r\n$7\r\nEVALSHA\r\n$3\r\nabc\r\n$1\r\n3\r\n$11\r\n{counter}:n\r\n$12\r\n{counter}:ts\r\n\
 $13\r\n{counter}:run\r\n$4\r\nr1:x\r\n$4\r\n1000\r\n$2\r\n41\r\n$2\r\n16\r\n";
         assert_eq!(out, want);
         let mut out = Vec::new();

@@ -229,7 +229,8 @@ fn redis_cluster_slot_migration_under_load_follows_ask_then_the_new_owner() {
     assert_eq!(target.cli(&["CLUSTER", "SETSLOT", &slot, "IMPORTING", &source_id]), "OK");
     assert_eq!(source.cli(&["CLUSTER", "SETSLOT", &slot, "MIGRATING", &target_id]), "OK");
     let port = target.port.to_string();
-    let migrate = ["MIGRATE", "127.0.0.1", &port, "", "0", "5000", "KEYS", "{counter}:n", "{counter}:ts", "{counter}:run"];
+    let migrate =
+        ["MIGRATE", "127.0.0.1", &port, "", "0", "5000", "KEYS", "{counter}:n", "{counter}:ts", "{counter}:run"];
     assert_eq!(source.cli(&migrate), "OK");
     // The keys are on the target, the slot still the source's: the source answers -ASK, the counter sends
     // ASKING + the batch to the target, which runs it there.

@@ -238,7 +238,11 @@ fn redis_tls_wrong_ca_is_503_and_logged_then_recovers_when_the_ca_file_is_fixed(
     assert!(server.log_text().contains("UnknownIssuer"), "{}", server.log_text());
     // The Secret is fixed (the file rewritten in place, as a kubelet update does): picked up on the next retry.
     std::fs::copy(&ca, &mounted).unwrap();
-    assert_eq!(next_value(&server), counter::limits::REDIS_SKIP_GAP + 1, "recovered; failed attempts consumed no value");
+    assert_eq!(
+        next_value(&server),
+        counter::limits::REDIS_SKIP_GAP + 1,
+        "recovered; failed attempts consumed no value"
+    );
 }
 
 #[test]
