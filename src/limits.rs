@@ -149,6 +149,35 @@ pub const REDIS_SKIP_GAP_MAX: u64 = 1_000_000_000_000;
 /// Largest `--redis-start-above`: half of `i64::MAX` (the counter is a Redis integer), so a start there still
 /// leaves room for a practically endless count above it.
 pub const REDIS_START_ABOVE_MAX: u64 = (i64::MAX / 2) as u64;
+/// `--state-file`: how long a request waits for the durable ceiling to be raised (a slow or failing disk) before
+/// it is answered 503 with `Retry-After`. A healthy sync takes milliseconds and starts long before the ceiling
+/// is reached (`STATE_AHEAD_MILLIS`); a second is what a client of a counter will wait before retrying anyway,
+/// and matches Redis mode's round-trip timeout.
+pub const STATE_DEFER_MILLIS: u64 = 1000;
+
+/// `--state-file`: each reservation covers this much traffic at the rate observed, so a crash skips at most this
+/// much (one block). Writes alternate between two slots and the ceiling in use trails by one write, so at a
+/// steady rate a sync happens every quarter block: 4 / 0.5 s = 8 syncs a second at any load (at most about 10).
+pub const STATE_AHEAD_MILLIS: u64 = 500;
+
+/// `--state-file`: the smallest block, so a slow trickle of requests does not sync on every few, and the
+/// startup reservation before any rate is known. A crash at low load skips at most this many values.
+pub const STATE_BLOCK_MIN: u64 = 1024;
+
+/// `--state-file`: the largest block: far above any rate one process reaches (2^32 values in half a second),
+/// and it keeps `value + block` clear of overflow.
+pub const STATE_BLOCK_MAX: u64 = 1 << 32;
+
+/// `--state-file`: how often the reserving thread looks at the counters' headroom. A sync is started when less
+/// than half a block is left, i.e. about a quarter of a second ahead at a steady rate: ten looks fit in it.
+pub const STATE_POLL_MILLIS: u64 = 10;
+
+/// `--state-file`: after a failed sync, the wait before the slot is written and synced again.
+pub const STATE_RETRY_MILLIS: u64 = 1000;
+
+/// `--state-file`: how often a worker with deferred requests looks whether the ceiling was raised (it does not
+/// block on the reserving thread). Only while requests wait.
+pub const STATE_RECHECK_MILLIS: u64 = 2;
 
 /// Connection slots per worker, allocated at worker start. 10,000 connections spread over workers fit in
 /// one worker even when SO_REUSEPORT hashes unevenly.
@@ -224,3 +253,6 @@ const _: () = assert!(REDIS_QUEUE_ENTRIES >= 3 * REDIS_BATCHES_IN_FLIGHT_MAX + 8
 const _: () = assert!(REDIS_REDIRECTED_BATCHES >= REDIS_BATCHES_IN_FLIGHT_MAX);
 const _: () = assert!(REDIS_SHA_BYTES_MAX >= 40);
 const _: () = assert!(REDIS_RUN_BYTES_MAX >= 81 && REDIS_RUN_BYTES_MAX > REDIS_SHA_BYTES_MAX);
+const _: () = assert!(STATE_POLL_MILLIS * 10 <= STATE_AHEAD_MILLIS / 2);
+const _: () = assert!(STATE_RECHECK_MILLIS < STATE_DEFER_MILLIS && STATE_RETRY_MILLIS <= STATE_DEFER_MILLIS);
+const _: () = assert!(STATE_BLOCK_MIN < STATE_BLOCK_MAX);

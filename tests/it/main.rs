@@ -9,11 +9,15 @@ mod endpoints;
 mod failover;
 mod framing;
 mod history;
+#[path = "../support/hostile_redis.rs"]
+mod hostile_redis;
+mod hostile_redis_link;
 mod metrics;
 mod os;
 mod pipelining;
 mod prometheus;
 mod redis;
+mod redis_link;
 mod shutdown;
 mod skip_ahead;
 #[path = "../support/mod.rs"]
