@@ -6,6 +6,7 @@ mod cluster;
 mod concurrency;
 mod curl;
 mod endpoints;
+mod expect;
 mod failover;
 mod framing;
 mod history;

@@ -192,6 +192,35 @@ fn redis_batching_one_script_call_per_pipelined_read() {
     assert!(calls >= 1 && calls <= 2 * ROUNDS as u64, "{calls} script calls for {ROUNDS} pipelined rounds of 16");
 }
 
+/// `Expect: 100-continue` in redis mode: the deferred GET /status requests before it and the expecting one are
+/// answered in order from their batch, the expecting one closes the connection, and nothing after it is read.
+#[test]
+fn redis_expect_100_continue_answers_in_order_then_closes() {
+    let redis = Redis::start(&[]);
+    let server = pod(&redis, &["--workers", "1"]);
+    let mut r = BufReader::new(TcpStream::connect(server.addr).unwrap());
+    r.get_mut().set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let raw = [
+        &b"GET /status HTTP/1.1\r\nHost: a\r\n\r\n"[..],
+        b"GET /health HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"GET /status HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"GET /status HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
+        b"GET /status HTTP/1.1\r\nHost: a\r\n\r\n",
+    ]
+    .concat();
+    r.get_mut().write_all(&raw).unwrap();
+    let mut values = Vec::new();
+    for (i, expect_close) in [false, false, false, true].into_iter().enumerate() {
+        let resp = read_response(&mut r, false).expect("response");
+        assert_eq!((resp.status, resp.closes()), (200, expect_close), "response {i}");
+        if i != 1 {
+            values.push(resp.json()["counter"].as_u64().unwrap());
+        }
+    }
+    assert_eq!(values, [1, 2, 3], "in request order");
+    assert!(read_response(&mut r, false).is_none(), "nothing answered after the final response");
+}
+
 #[test]
 fn redis_kill_under_load_gives_503s_then_recovers_without_duplicates() {
     let mut redis = Redis::start(&["--appendonly", "yes", "--appendfsync", "always"]);
