@@ -64,6 +64,8 @@ options! {
         "the name the Sentinels monitor the primary under";
     RedisWaitReplicas: "--redis-wait-replicas", "REDIS_WAIT_REPLICAS", "auto", Some((0, REDIS_WAIT_REPLICAS_MAX as u64)),
         "hand out a batch's values only once this many replicas acknowledged it (WAIT); auto = 1 with Sentinels, 0 without";
+    StateFile: "--state-file", "STATE_FILE", "", None,
+        "memory backend: keep both counters in this file, so a restart continues (docs/state-file.md); unset: in memory only";
     LogFormat: "--log-format", "LOG_FORMAT", "logfmt", None, "logfmt or json";
 }
 
@@ -77,6 +79,8 @@ pub struct Config {
     pub log_format: Format,
     /// None: the in-memory counter.
     pub redis: Option<RedisTarget>,
+    /// Memory backend: the file both counters are kept in. None: in memory only.
+    pub state_file: Option<PathBuf>,
 }
 
 /// Where the shared counter lives in redis mode.
@@ -361,7 +365,14 @@ where
         "redis" => Some(redis_target(&values, &env)?),
         b => return Err(format!("invalid backend {b:?}: memory or redis")),
     };
-    Ok(Command::Run(Config { redis, addr: SocketAddr::new(ip, port), workers, drain_seconds, timeouts, log_format }))
+    let state_file = Some(values.get(Key::StateFile)).filter(|p| !p.is_empty()).map(PathBuf::from);
+    if redis.is_some() && state_file.is_some() {
+        // Redis already keeps /status; /statusV2 stays per process there, and a file per replica would still
+        // repeat its values across replicas. Refused rather than half-honoured (docs/state-file.md).
+        return Err("--state-file is for the memory backend; with --backend redis, Redis keeps the count".to_string());
+    }
+    let addr = SocketAddr::new(ip, port);
+    Ok(Command::Run(Config { redis, addr, workers, drain_seconds, timeouts, log_format, state_file }))
 }
 
 /// Redis mode's target: the URL, the passwords (env beats URL; a file beats env), the Sentinels, WAIT.
@@ -443,6 +454,16 @@ mod tests {
         let Ok(Command::Run(c)) = run(&[], &[]) else { panic!() };
         assert!(c.redis.is_none());
         assert!(run(&["--backend", "etcd"], &[]).is_err());
+    }
+
+    #[test]
+    fn state_file_memory_only() {
+        let Ok(Command::Run(c)) = run(&[], &[]) else { panic!() };
+        assert_eq!(c.state_file, None);
+        let Ok(Command::Run(c)) = run(&[], &[("STATE_FILE", "/data/counter.state")]) else { panic!() };
+        assert_eq!(c.state_file, Some(PathBuf::from("/data/counter.state")));
+        let err = run(&["--backend", "redis", "--state-file", "/x"], &[]).unwrap_err();
+        assert!(err.contains("--state-file") && err.contains("redis"), "{err}");
     }
 
     #[test]

@@ -129,6 +129,36 @@ pub const SENTINELS_MAX: usize = 8;
 /// kept), not as a dropped link.
 pub const REDIS_WAIT_TIMEOUT_MILLIS: u64 = 200;
 
+/// `--state-file`: how long a request waits for the durable ceiling to be raised (a slow or failing disk) before
+/// it is answered 503 with `Retry-After`. A healthy sync takes milliseconds and starts long before the ceiling
+/// is reached (`STATE_AHEAD_MILLIS`); a second is what a client of a counter will wait before retrying anyway,
+/// and matches Redis mode's round-trip timeout.
+pub const STATE_DEFER_MILLIS: u64 = 1000;
+
+/// `--state-file`: each reservation covers this much traffic at the rate observed, so a crash skips at most this
+/// much (one block). Writes alternate between two slots and the ceiling in use trails by one write, so at a
+/// steady rate a sync happens every quarter block: 4 / 0.5 s = 8 syncs a second at any load (at most about 10).
+pub const STATE_AHEAD_MILLIS: u64 = 500;
+
+/// `--state-file`: the smallest block, so a slow trickle of requests does not sync on every few, and the
+/// startup reservation before any rate is known. A crash at low load skips at most this many values.
+pub const STATE_BLOCK_MIN: u64 = 1024;
+
+/// `--state-file`: the largest block: far above any rate one process reaches (2^32 values in half a second),
+/// and it keeps `value + block` clear of overflow.
+pub const STATE_BLOCK_MAX: u64 = 1 << 32;
+
+/// `--state-file`: how often the reserving thread looks at the counters' headroom. A sync is started when less
+/// than half a block is left, i.e. about a quarter of a second ahead at a steady rate: ten looks fit in it.
+pub const STATE_POLL_MILLIS: u64 = 10;
+
+/// `--state-file`: after a failed sync, the wait before the slot is written and synced again.
+pub const STATE_RETRY_MILLIS: u64 = 1000;
+
+/// `--state-file`: how often a worker with deferred requests looks whether the ceiling was raised (it does not
+/// block on the reserving thread). Only while requests wait.
+pub const STATE_RECHECK_MILLIS: u64 = 2;
+
 /// Connection slots per worker, allocated at worker start. 10,000 connections spread over workers fit in
 /// one worker even when SO_REUSEPORT hashes unevenly.
 pub const CONNECTIONS_PER_WORKER_MAX: usize = 16 * 1024;
@@ -202,3 +232,6 @@ const _: () = assert!(REDIS_SENTINEL_TIMEOUT_MILLIS < REDIS_TIMEOUT_MILLIS);
 const _: () = assert!(REDIS_QUEUE_ENTRIES >= 3 * REDIS_BATCHES_IN_FLIGHT_MAX + 8);
 const _: () = assert!(REDIS_REDIRECTED_BATCHES >= REDIS_BATCHES_IN_FLIGHT_MAX);
 const _: () = assert!(REDIS_SHA_BYTES_MAX >= 40);
+const _: () = assert!(STATE_POLL_MILLIS * 10 <= STATE_AHEAD_MILLIS / 2);
+const _: () = assert!(STATE_RECHECK_MILLIS < STATE_DEFER_MILLIS && STATE_RETRY_MILLIS <= STATE_DEFER_MILLIS);
+const _: () = assert!(STATE_BLOCK_MIN < STATE_BLOCK_MAX);

@@ -72,7 +72,7 @@ counters! {
 }
 
 /// Adds `n` to a counter that only the calling worker writes.
-fn add(counter: &AtomicU64, n: u64) {
+pub(super) fn add(counter: &AtomicU64, n: u64) {
     // ORDERING: Relaxed load then store instead of fetch_add: a slot has exactly one writer (its worker thread),
     // so nothing can land between the two, and a plain store avoids a locked read-modify-write on the request
     // path. A scrape on another worker may read a value a moment old; nothing else is published through it.
@@ -119,11 +119,11 @@ pub(super) struct Histogram<const N: usize> {
 }
 
 impl<const N: usize> Histogram<N> {
-    fn new() -> Histogram<N> {
+    pub(super) fn new() -> Histogram<N> {
         Histogram { buckets: zeros(), sum: AtomicU64::new(0) }
     }
 
-    fn observe(&self, bucket: usize, value: u64) {
+    pub(super) fn observe(&self, bucket: usize, value: u64) {
         add(&self.buckets[bucket], 1);
         add(&self.sum, value);
     }

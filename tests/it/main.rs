@@ -10,11 +10,15 @@ mod expect;
 mod failover;
 mod framing;
 mod history;
+#[path = "../support/hostile_redis.rs"]
+mod hostile_redis;
+mod hostile_redis_link;
 mod metrics;
 mod os;
 mod pipelining;
 mod prometheus;
 mod redis;
+mod redis_link;
 mod shutdown;
 #[path = "../support/mod.rs"]
 mod support;

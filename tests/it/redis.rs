@@ -53,11 +53,11 @@ impl Redis {
         assert!(eventually(Duration::from_secs(10), || self.cli(&["PING"]).trim() == "PONG"), "redis on {port}");
     }
 
-    fn url(&self) -> String {
+    pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
-    fn cli(&self, args: &[&str]) -> String {
+    pub fn cli(&self, args: &[&str]) -> String {
         let mut cmd = Command::new("redis-cli");
         cmd.args(["-h", "127.0.0.1", "-p", &self.port.to_string()]);
         if let Some(pw) = self.args.iter().position(|a| a == "--requirepass").map(|i| self.args[i + 1].clone()) {
@@ -93,7 +93,7 @@ impl Drop for Redis {
     }
 }
 
-fn pod(redis: &Redis, extra: &[&str]) -> Server {
+pub fn pod(redis: &Redis, extra: &[&str]) -> Server {
     let url = redis.url();
     let mut args = vec!["--backend", "redis", "--redis-url", &url];
     args.extend_from_slice(extra);
