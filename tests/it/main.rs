@@ -10,8 +10,6 @@ mod expect;
 mod failover;
 mod framing;
 mod history;
-#[path = "../support/hostile_redis.rs"]
-mod hostile_redis;
 mod hostile_redis_link;
 mod metrics;
 mod os;
