@@ -116,6 +116,9 @@ rustPlatform.buildRustPackage {
   # scripts/check-nix.sh lists the real test names and checks that exactly
   # the Redis integration tests are skipped. tests/it/clock.rs's faketime_*
   # tests preload Debian's libfaketime, which the sandbox has not: skipped too.
+  # tests/nemesis (the fault harness: root, network namespaces, libfaketime)
+  # needs no skip: Cargo.toml gives it `test = false`, so `cargo test` never
+  # builds it (check-nix.sh checks that too); `make nemesis` runs it in CI.
   # tests/it/prometheus.rs runs a real Prometheus and promtool (nixpkgs puts
   # promtool in prometheus's cli output).
   nativeCheckInputs = [

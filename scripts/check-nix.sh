@@ -232,6 +232,15 @@ for what, diff in (("skips a test that needs no Redis", skipped - wanted), ("run
     if diff:
         sys.exit(f"FAIL: checkFlags {skips} {what}: " + ", ".join(f"{b}: {n}" for b, n in sorted(diff)))
 print(f"ok  {len(tests)} tests; checkFlags {skips} skip exactly the {len(wanted)} Redis and faketime integration tests")
+# tests/nemesis (make nemesis: root, namespaces, faketime, minutes) is never built by `cargo test --workspace`,
+# so the sandbox never runs it and no skip is needed: Cargo.toml gives it `test = false`.
+if any(binary == "nemesis" for binary, _ in tests):
+    sys.exit("FAIL: cargo test --workspace builds tests/nemesis; it needs `test = false` in Cargo.toml")
+import tomllib
+targets = {t["name"]: t for t in tomllib.load(open("Cargo.toml", "rb")).get("test", [])}
+if targets.get("nemesis", {}).get("test", True) is not False:
+    sys.exit("FAIL: Cargo.toml's [[test]] nemesis must say `test = false` (the sandbox cannot run it)")
+print("ok  tests/nemesis is not a `cargo test --workspace` target (test = false): the sandbox never runs it")
 PY
 
 step "references: every path the static binary embeds is one the postFixup handles"

@@ -6,9 +6,11 @@ set -euo pipefail
 # program -> Debian package
 # prometheus/promtool: tests/it/prometheus.rs and scripts/check-rules.sh (Debian's package ships both; its
 # service is not started by the tests, which run their own on a free port). openssl: the rediss:// tests make
-# their CA and certificates with it. faketime (and its libfaketime): tests/it/clock.rs steps the server's wall clock.
+# their CA and certificates with it. faketime (and its libfaketime): tests/it/clock.rs steps the server's wall clock,
+# and so does `make nemesis` (tests/nemesis), which also builds its partitions from network namespaces (ip) and
+# nftables rules (nft).
 declare -A PKG=([curl]=curl [wrk]=wrk [redis-server]=redis-server [redis-cli]=redis-tools [prometheus]=prometheus
-  [promtool]=prometheus [openssl]=openssl [faketime]=faketime)
+  [promtool]=prometheus [openssl]=openssl [faketime]=faketime [ip]=iproute2 [nft]=nftables)
 missing=()
 for prog in "${!PKG[@]}"; do
   command -v "$prog" >/dev/null 2>&1 || [[ " ${missing[*]} " == *" ${PKG[$prog]} "* ]] || missing+=("${PKG[$prog]}")

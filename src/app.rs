@@ -217,6 +217,7 @@ impl App {
                 (Some(endpoint), fixed(out, response::METHOD_NOT_ALLOWED, dates, head_only))
             }
             Route::NotFound { head_only } => (None, fixed(out, response::NOT_FOUND, dates, head_only)),
+            rare @ (Route::ServerOptions | Route::NotImplemented) => (None, rare_route(rare, out, dates, persist)),
         };
         stats.request(endpoint_label(endpoint), code);
         if persist == Persist::Close {
@@ -426,6 +427,15 @@ impl App {
         }
         close
     }
+}
+
+/// `OPTIONS *` and unrecognised methods: out of line, so the hot path's match stays as small as it was.
+#[cold]
+#[inline(never)]
+fn rare_route(route: Route, out: &mut Vec<u8>, dates: &DateCache, persist: Persist) -> u16 {
+    let kind = if route == Route::ServerOptions { response::SERVER_OPTIONS } else { response::NOT_IMPLEMENTED };
+    response::fixed(out, kind, dates.imf(), persist, false);
+    kind.code
 }
 
 fn counter(out: &mut Vec<u8>, dates: &mut DateCache, snapshot: Snapshot, persist: Persist, head_only: bool) {

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::support::redis::free_port;
 use crate::support::{eventually, get, Server};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -21,10 +22,6 @@ const INTERVAL: &str = "1s";
 /// Generous: Prometheus starts, scrapes and evaluates within seconds, but the machine may be loaded (a wait
 /// ends as soon as its condition holds).
 const DEADLINE: Duration = Duration::from_secs(120);
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 fn temp_dir(what: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("counter-{what}-{}-{}", std::process::id(), free_port()));
