@@ -150,6 +150,8 @@ rustPlatform.buildRustPackage {
     "scenarios::redis_"
     "--skip"
     "clock::faketime_"
+    "--skip"
+    "disk::root_"
   ];
 
   # The static binary embeds glibc's compiled-in paths, and with nixpkgs'

@@ -43,8 +43,9 @@ pub const OUTPUT_HIGH_WATER_BYTES: usize = 64 * 1024;
 pub const RESPONSE_HEAD_BYTES_MAX: usize = 512;
 
 /// Largest `/metrics` body. The set of series is fixed, so the page is bounded: a unit test in metrics.rs renders
-/// the worst case (every series present, every value at its widest) and checks it against this.
-pub const METRICS_BODY_BYTES_MAX: usize = 20 * 1024;
+/// the worst case (every series present, every value at its widest) and checks it against this (20.3 KiB with
+/// the state-file and skip-ahead series).
+pub const METRICS_BODY_BYTES_MAX: usize = 24 * 1024;
 
 /// Largest single response we render: a `/metrics` page. The worker's scratch output reserves room for one
 /// more response past the high-water mark, so answering a scrape never grows it.
@@ -172,6 +173,12 @@ pub const STATE_BLOCK_MAX: u64 = 1 << 32;
 /// than half a block is left, i.e. about a quarter of a second ahead at a steady rate: ten looks fit in it.
 pub const STATE_POLL_MILLIS: u64 = 10;
 
+/// `--state-file`: the longest the reserving thread sleeps between looks, when the headroom is far from the
+/// point where a write starts (idle, or a block that lasts): a slower look costs nothing then. It sleeps half
+/// the time the headroom is predicted to last at the block's rate, within these bounds; a sudden burst that
+/// outruns the prediction makes requests wait (never fail) for at most this plus one sync.
+pub const STATE_POLL_MAX_MILLIS: u64 = 50;
+
 /// `--state-file`: after a failed sync, the wait before the slot is written and synced again.
 pub const STATE_RETRY_MILLIS: u64 = 1000;
 
@@ -254,5 +261,6 @@ const _: () = assert!(REDIS_REDIRECTED_BATCHES >= REDIS_BATCHES_IN_FLIGHT_MAX);
 const _: () = assert!(REDIS_SHA_BYTES_MAX >= 40);
 const _: () = assert!(REDIS_RUN_BYTES_MAX >= 81 && REDIS_RUN_BYTES_MAX > REDIS_SHA_BYTES_MAX);
 const _: () = assert!(STATE_POLL_MILLIS * 10 <= STATE_AHEAD_MILLIS / 2);
+const _: () = assert!(STATE_POLL_MILLIS <= STATE_POLL_MAX_MILLIS && STATE_POLL_MAX_MILLIS < STATE_DEFER_MILLIS);
 const _: () = assert!(STATE_RECHECK_MILLIS < STATE_DEFER_MILLIS && STATE_RETRY_MILLIS <= STATE_DEFER_MILLIS);
 const _: () = assert!(STATE_BLOCK_MIN < STATE_BLOCK_MAX);

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::hostile_redis::{now_secs, pair, Action, Command, HostileRedis, Script};
+use crate::support::hostile_redis::{now_secs, pair, Action, Command, HostileRedis, Script};
 use crate::support::load::{Load, LoadSpec};
 use crate::support::{eventually, Server};
 

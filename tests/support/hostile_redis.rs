@@ -5,8 +5,7 @@
 //! itself as the primary, so discovery can be made hostile too.
 //!
 //! It records every value range it handed out in a well-formed script reply (`issued`): a value a client
-//! receives must lie in one of them, or the counter made it up. Include it with
-//! `#[path = "../support/hostile_redis.rs"] mod hostile_redis;`.
+//! receives must lie in one of them, or the counter made it up. Part of the shared support: `support::hostile_redis`.
 
 #![allow(dead_code)]
 
