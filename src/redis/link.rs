@@ -97,7 +97,13 @@ pub struct Link {
     input_len: usize,
     /// Every command written on this connection, waiting for its reply.
     replies: Replies,
+    /// `EVALSHA` bytes carrying this connection's process identity, written until the script has run once on
+    /// it (`checked`), and the lean ones without it (the script then skips the identity check: one GET less).
     evalsha: Vec<u8>,
+    evalsha_lean: Vec<u8>,
+    /// A script call carrying the identity ran on this connection: its process is checked, and every later
+    /// call on the same connection runs after that one, on the same process.
+    checked: bool,
     /// The Redis process this connection reaches (`script::PROBE`), carried by every script call.
     run: Vec<u8>,
     backoff: Backoff,
@@ -142,6 +148,8 @@ impl Link {
             input: vec![0; REDIS_READ_BUFFER_BYTES].into_boxed_slice(),
             input_len: 0,
             evalsha: Vec::new(),
+            evalsha_lean: Vec::new(),
+            checked: false,
             run: Vec::new(),
             backoff: Backoff::new(seed),
             logged_down: None,
@@ -182,7 +190,7 @@ impl Link {
     /// Sends one script call for the `k` deferred requests of batch `batch`. The caller checked `can_send`.
     pub fn send_batch(&mut self, batch: BatchId, k: usize, now: Instant, registry: &Registry, done: &mut Vec<Done>) {
         debug_assert!(k > 0, "an empty batch");
-        self.out.extend_from_slice(&self.evalsha);
+        self.out.extend_from_slice(if self.checked { &self.evalsha_lean } else { &self.evalsha });
         let floor = self.floor(k);
         script::finish_batch(&mut self.out, floor, k);
         self.push_batch(batch, k, now);
@@ -400,6 +408,7 @@ impl Link {
     /// The handshake, pipelined in one write: AUTH, SELECT, ROLE, SCRIPT LOAD.
     fn start_handshake(&mut self, now: Instant) {
         self.out.clear();
+        self.checked = false;
         if let Some(password) = &self.target.password {
             match &self.target.username {
                 Some(user) => script::command(&mut self.out, &[b"AUTH", user.as_bytes(), password.as_bytes()]),
@@ -458,7 +467,7 @@ impl Link {
                 script::command(&mut self.out, &[b"ASKING"]);
                 self.replies.push(Cmd::Asking, now);
             }
-            self.out.extend_from_slice(&self.evalsha);
+            self.out.extend_from_slice(if self.checked { &self.evalsha_lean } else { &self.evalsha });
             let floor = self.floor(k);
             script::finish_batch(&mut self.out, floor, k);
             self.push_batch(batch, k, now);
@@ -581,6 +590,9 @@ impl Link {
         let Some(Pending { cmd, sent }) = self.replies.pop() else { return Err(Fault::Protocol) };
         match cmd {
             Cmd::Script { batch, k } => {
+                // The script ran to its end (any values reply): every call sent before this reply carried the
+                // identity, so this one did, and the process is checked for this connection.
+                self.checked |= matches!(reply, Owned::Array(_));
                 if self.replies.on_script((batch, k, sent), reply, now, &mut self.cluster, done)? == After::Reload
                     && !self.replies.is_pending(Cmd::Load)
                 {
@@ -641,6 +653,7 @@ impl Link {
             (Cmd::Probe, reply) if !matches!(reply, Owned::Error(_)) => self.identify(None),
             (Cmd::Load, Owned::Sha(sha, len)) => {
                 self.evalsha = script::evalsha_prefix(&sha[..len], &self.run, self.target.skip_gap);
+                self.evalsha_lean = script::evalsha_prefix(&sha[..len], b"", self.target.skip_gap);
                 if matches!(self.state, State::Handshake { .. }) {
                     self.ready(now);
                 }

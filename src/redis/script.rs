@@ -1,6 +1,7 @@
 //! The Lua scripts and the precomputed command bytes. The hot-path command is static but for two numbers:
 //! `EVALSHA <sha> 3 {counter}:n {counter}:ts {counter}:run <run id> <gap> <floor> <k>`; everything up to the
-//! gap is built once per connection (the run id is the connection's, see `PROBE`), `floor` and `k` are appended
+//! gap is built once per connection (the run id is the connection's, see `PROBE`, or empty once checked, in a
+//! second copy), `floor` and `k` are appended
 //! with itoa. Also the reply's shape (`BatchReply`), which this file's script decides.
 
 /// All three keys share the `{counter}` hash tag, so the script also runs on Redis Cluster (one slot).
@@ -19,8 +20,8 @@ local s = redis.call('INFO', 'server') .. redis.call('INFO', 'replication')
 return (string.match(s, 'run_id:(%x+)') or '') .. ':' .. (string.match(s, 'master_replid:(%x+)') or '')
 ";
 
-/// The batch script. ARGV: the connection's run id, the gap, the floor (this worker's mark + k: the smallest
-/// last value it may hand out), k.
+/// The batch script. ARGV: the connection's run id (empty once the connection's process is checked: see
+/// `Link::checked`), the gap, the floor (this worker's mark + k: the smallest last value it may hand out), k.
 ///
 /// 1. **Skip**: the first call through a Redis process the service has not written through before (the run
 ///    key holds another identity, or none) adds the gap before anything else. Scripts run one at a time, so of
@@ -45,7 +46,7 @@ local function add(by)
   return n
 end
 local skipped, lifted = 0, 0
-if redis.call('GET', KEYS[3]) ~= ARGV[1] then
+if ARGV[1] ~= '' and redis.call('GET', KEYS[3]) ~= ARGV[1] then
   add(ARGV[2])
   redis.call('SET', KEYS[3], ARGV[1])
   skipped = tonumber(ARGV[2])
