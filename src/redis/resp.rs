@@ -14,9 +14,9 @@ pub const LINE_BYTES_MAX: usize = 1024;
 /// a command we did not send, refused by its length prefix before it is buffered.
 pub const BULK_BYTES_MAX: usize = 512;
 
-/// Most items in an array reply. Our script returns exactly five (the value in two parts, lastChanged seconds, the
-/// gap skipped, the values lifted past); the room to grow is
-/// cheap because items live in a fixed array inside the reply.
+/// Most items in an array reply. Our script returns two (value, lastChanged seconds) or five (the value in two
+/// parts, lastChanged seconds, the gap skipped, the values lifted past); the room to grow is cheap because items
+/// live in a fixed array inside the reply.
 pub const ARRAY_ITEMS_MAX: usize = 8;
 
 /// Most digits in an integer or a length, sign excluded: `i64::MAX` has 19 and Redis never pads with zeros, so a

@@ -33,8 +33,9 @@ return (string.match(s, 'run_id:(%x+)') or '') .. ':' .. (string.match(s, 'maste
 ///    clock, never makes a later value look older).
 ///
 /// Exact to `i64::MAX`: Lua numbers are doubles, exact only below 2^53, so past it the value is compared as a
-/// decimal string and returned split. Reply: `{hi, lo, seconds, skipped, lifted}`, value = hi * 10^9 + lo (hi
-/// is 0 below 2^53). Past `i64::MAX` it answers `COUNTER_EXHAUSTED` and changes nothing it has not already
+/// decimal string and returned split. Reply: `{value, seconds}` in the common case (below 2^53, nothing
+/// skipped or lifted: the cheapest to send and parse), else `{hi, lo, seconds, skipped, lifted}`, value =
+/// hi * 10^9 + lo. Past `i64::MAX` it answers `COUNTER_EXHAUSTED` and changes nothing it has not already
 /// raised. `lifted` is approximate past 2^52 (it is only counted).
 pub const SCRIPT: &str = "\
 local function add(by)
@@ -75,6 +76,7 @@ end
 local now = tonumber(redis.call('TIME')[1])
 local last = tonumber(redis.call('GET', KEYS[2]) or '0')
 if now > last then redis.call('SET', KEYS[2], now) else now = last end
+if exact and skipped == 0 and lifted == 0 then return {n, now} end
 if exact then return {0, n, now, skipped, lifted} end
 local s = redis.call('GET', KEYS[1])
 return {tonumber(string.sub(s, 1, -10)), tonumber(string.sub(s, -9)), now, skipped, lifted}
@@ -94,10 +96,14 @@ pub struct BatchReply {
 }
 
 impl BatchReply {
-    /// The script's five integers, checked: `None` for any other shape or a value no script of ours returns
-    /// (negative, past `i64::MAX`, below k).
+    /// The script's two or five integers, checked: `None` for any other shape or a value no script of ours
+    /// returns (negative, past `i64::MAX`, below k).
     pub fn parse(items: &[i64], k: usize) -> Option<BatchReply> {
-        let [hi, lo, seconds, skipped, lifted] = *items else { return None };
+        let [hi, lo, seconds, skipped, lifted] = match *items {
+            [value, seconds] => [0, value, seconds, 0, 0],
+            [hi, lo, seconds, skipped, lifted] => [hi, lo, seconds, skipped, lifted],
+            _ => return None,
+        };
         let last = hi.checked_mul(1_000_000_000)?.checked_add(lo)?;
         let last = u64::try_from(last).ok().filter(|&last| last >= k as u64)?;
         Some(BatchReply {
@@ -179,7 +185,8 @@ $13\r\n{counter}:run\r\n$4\r\nr1:x\r\n$4\r\n1000\r\n$2\r\n41\r\n$2\r\n16\r\n";
         assert_eq!(parse(&[9_223_372_037, 0, 7, 0, 0]), None, "past i64::MAX");
         assert_eq!(parse(&[0, 3, 7, 0, 0]), None, "below k");
         assert_eq!(parse(&[0, -1, 7, 0, 0]), None);
-        assert_eq!(parse(&[42, 7]), None, "the old script's pair");
+        assert_eq!(parse(&[42, 7]), Some(BatchReply { last: 42, seconds: 7, skipped: 0, lifted: 0 }), "common case");
+        assert_eq!(parse(&[42, 7, 0]), None);
         assert_eq!(parse(&[0, 42, -7, 0, 0]), None);
     }
 }

@@ -69,7 +69,7 @@ fn hostile_redis_wrong_reply_types_where_a_pair_is_expected() {
         b"$3\r\nabc\r\n",
         b"*2\r\n*1\r\n:1\r\n:2\r\n",
         b"*3\r\n:1\r\n:2\r\n:3\r\n",
-        b"*2\r\n:1000\r\n:1700000000\r\n", // the script before skip-ahead
+        b"*4\r\n:0\r\n:1000\r\n:1700000000\r\n:0\r\n", // neither the common nor the full shape
         b"-ERR Error running script: boom\r\n",
         b"%1\r\n", // not RESP2 at all
     ];

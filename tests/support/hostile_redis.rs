@@ -290,8 +290,9 @@ fn normal_reply(command: &Command, port: u16, shared: &Mutex<Shared>) -> Vec<u8>
     }
 }
 
-/// The script's reply for a value and a time, nothing skipped or lifted: `*5 :hi :lo :seconds :0 :0` with
-/// value = hi * 10^9 + lo (`script::BatchReply`); hi is 0, as the script sends below 2^53.
+/// The script's reply for a value and a time, nothing skipped or lifted, in its full shape
+/// `*5 :hi :lo :seconds :0 :0` with value = hi * 10^9 + lo (`script::BatchReply`; hi is 0 below 2^53). The
+/// script sends `*2 :value :seconds` for this case; the link takes either.
 pub fn pair(value: i64, seconds: i64) -> Vec<u8> {
     format!("*5\r\n:0\r\n:{value}\r\n:{seconds}\r\n:0\r\n:0\r\n").into_bytes()
 }
