@@ -122,7 +122,7 @@ rustPlatform.buildRustPackage {
 
   # doCheck (on by default) runs `cargo test` in the package: unit and
   # integration tests over 127.0.0.1. The integration tests that start a Redis
-  # server (tests/it/redis.rs, redis_link.rs, tls.rs, cluster.rs, failover.rs, the redis_*
+  # server (tests/it/redis.rs, redis_link.rs, skip_ahead.rs, tls.rs, cluster.rs, failover.rs, the redis_*
   # tests of tests/it/metrics.rs and prometheus.rs, tests/zero_alloc_tls.rs, and
   # tests/ha's scenarios::redis_*, which also start Sentinels) run in checks.nix
   # instead. checkFlags go to every test binary after `--`
@@ -158,6 +158,8 @@ rustPlatform.buildRustPackage {
     "--skip"
     "failover::redis_"
     "--skip"
+    "skip_ahead::redis_"
+    "--skip"
     "redis_mode_allocations"
     "--skip"
     "prometheus::redis_"
@@ -165,6 +167,8 @@ rustPlatform.buildRustPackage {
     "scenarios::redis_"
     "--skip"
     "clock::faketime_"
+    "--skip"
+    "disk::root_"
   ];
 
   # The static binary embeds glibc's compiled-in paths, and with nixpkgs'

@@ -169,7 +169,8 @@ fn main() {
                 row.verdict = format!("FAILED (pending {issue}): {}", row.verdict.trim_start_matches("FAILED: "));
                 row.failed = strict;
             } else if !row.verdict.starts_with("SKIPPED") {
-                row.verdict = format!("{} (was pending {issue}: remove the mark)", row.verdict);
+                let (first, rest) = row.verdict.split_once('\n').unwrap_or((&row.verdict, ""));
+                row.verdict = format!("{first} (was pending {issue}: remove the mark)\n{rest}");
             }
         }
         println!("-- {}: {}", s.name, row.verdict);

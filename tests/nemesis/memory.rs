@@ -13,13 +13,8 @@ use crate::{Ctx, Needs, Scenario, FAULT_WINDOW};
 
 pub fn scenarios() -> Vec<Scenario> {
     vec![
-        Scenario {
-            name: "memory-state-file-sigkill-loop",
-            needs: Needs::Nothing,
-            run: sigkill_loop,
-            pending: Some("issue 23"),
-        },
-        Scenario { name: "memory-state-file-sigstop", needs: Needs::Nothing, run: sigstop, pending: Some("issue 23") },
+        Scenario { name: "memory-state-file-sigkill-loop", needs: Needs::Nothing, run: sigkill_loop, pending: None },
+        Scenario { name: "memory-state-file-sigstop", needs: Needs::Nothing, run: sigstop, pending: None },
     ]
 }
 

@@ -20,12 +20,7 @@ pub fn scenarios() -> Vec<Scenario> {
             run: older_snapshot,
             pending: Some("issue 22"),
         },
-        Scenario {
-            name: "redis-script-flush-storm",
-            needs: Needs::Nothing,
-            run: script_flush_storm,
-            pending: Some("issue 21"),
-        },
+        Scenario { name: "redis-script-flush-storm", needs: Needs::Nothing, run: script_flush_storm, pending: None },
         Scenario {
             name: "redis-counter-key-tampered",
             needs: Needs::Nothing,
@@ -71,7 +66,7 @@ fn recovered(load: &Load, pods: &[Pod], what: &str) -> Result<(), String> {
 }
 
 fn sigkill_aof(ctx: &mut Ctx) -> Result<History, String> {
-    let mut redis = Redis::plain(&["--appendonly", "yes", "--appendfsync", "everysec"]);
+    let mut redis = Redis::start(&["--appendonly", "yes", "--appendfsync", "everysec"]);
     let (pods, load) = pods_and_load(&redis);
     warm(&load, "before the first kill")?;
     let end = Instant::now() + FAULT_WINDOW;
@@ -88,7 +83,7 @@ fn sigkill_aof(ctx: &mut Ctx) -> Result<History, String> {
 
 fn older_snapshot(ctx: &mut Ctx) -> Result<History, String> {
     // No AOF: what a restore from a backup, or a power loss inside `everysec`, gives back.
-    let mut redis = Redis::plain(&["--appendonly", "no"]);
+    let mut redis = Redis::start(&["--appendonly", "no"]);
     let (mut pods, load) = pods_and_load(&redis);
     warm(&load, "before the snapshot")?;
     let end = Instant::now() + FAULT_WINDOW;
@@ -112,7 +107,7 @@ fn older_snapshot(ctx: &mut Ctx) -> Result<History, String> {
 }
 
 fn script_flush_storm(ctx: &mut Ctx) -> Result<History, String> {
-    let redis = Redis::plain(&[]);
+    let redis = Redis::start(&[]);
     let (pods, load) = pods_and_load(&redis);
     warm(&load, "before the storm")?;
     let end = Instant::now() + FAULT_WINDOW;
@@ -133,7 +128,7 @@ fn script_flush_storm(ctx: &mut Ctx) -> Result<History, String> {
 }
 
 fn key_tampered(ctx: &mut Ctx) -> Result<History, String> {
-    let redis = Redis::plain(&[]);
+    let redis = Redis::start(&[]);
     let (pods, load) = pods_and_load(&redis);
     warm(&load, "before the tampering")?;
     // Each: what an operator or another program does to the key, then how long it stays so.
@@ -167,7 +162,7 @@ fn key_tampered(ctx: &mut Ctx) -> Result<History, String> {
 }
 
 fn redis_paused(ctx: &mut Ctx) -> Result<History, String> {
-    let redis = Redis::plain(&["--appendonly", "yes"]);
+    let redis = Redis::start(&["--appendonly", "yes"]);
     let (pods, load) = pods_and_load(&redis);
     warm(&load, "before the first pause")?;
     let end = Instant::now() + FAULT_WINDOW;

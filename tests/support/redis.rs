@@ -112,9 +112,13 @@ pub struct Redis {
 
 impl Redis {
     /// No config file, no persistence (`--save ""`), `extra` appended: the plain server most tests want.
-    pub fn plain(extra: &[&str]) -> Redis {
+    pub fn start(extra: &[&str]) -> Redis {
+        Redis::start_at(free_port(), extra)
+    }
+
+    /// The same on a port chosen by the caller (a server that must come up where a client already looks).
+    pub fn start_at(port: u16, extra: &[&str]) -> Redis {
         let host = Host::local();
-        let port = host.port(6379);
         let dir = scratch("redis");
         let mut args: Vec<String> =
             ["--bind", &host.ip, "--port", &port.to_string(), "--save", ""].iter().map(|s| s.to_string()).collect();
@@ -440,39 +444,66 @@ pub struct ClusterNode {
     pub port: u16,
     dir: PathBuf,
     args: Vec<String>,
+    /// redis-cli's TLS arguments for a TLS cluster; empty for plain.
+    tls: Vec<String>,
 }
+
+/// A TLS cluster's files: (server certificate, key, CA). Its nodes listen on TLS only and their bus is TLS too
+/// (`tls-cluster yes`), so the redirects name their TLS ports.
+pub type ClusterTls<'a> = Option<(&'a str, &'a str, &'a str)>;
 
 impl ClusterNode {
     /// A node on free ports, answering PING. A free port can be taken between the probe and the server's bind,
     /// so a node that exits at start is tried again on new ports.
-    fn start(dir: &Path, timeout_millis: u64) -> ClusterNode {
+    fn start(dir: &Path, timeout_millis: u64, tls: ClusterTls, cli_tls: &[String]) -> ClusterNode {
         std::fs::create_dir_all(dir).unwrap();
         for _ in 0..3 {
             let (port, bus) = (free_port(), free_port());
-            let args: Vec<String> = [
-                "--port",
-                &port.to_string(),
+            let port_text = port.to_string();
+            let mut args: Vec<String> = match tls {
+                Some((cert, key, ca)) => vec![
+                    "--port",
+                    "0",
+                    "--tls-port",
+                    &port_text,
+                    "--tls-cluster",
+                    "yes",
+                    "--tls-cert-file",
+                    cert,
+                    "--tls-key-file",
+                    key,
+                    "--tls-ca-cert-file",
+                    ca,
+                    "--tls-auth-clients",
+                    "no",
+                ],
+                None => vec!["--port", &port_text],
+            }
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+            let bus = bus.to_string();
+            let timeout = timeout_millis.to_string();
+            let rest = [
                 "--bind",
                 "127.0.0.1",
                 "--cluster-port",
-                &bus.to_string(),
+                &bus,
                 "--cluster-enabled",
                 "yes",
                 "--cluster-config-file",
                 "nodes.conf",
                 "--cluster-node-timeout",
-                &timeout_millis.to_string(),
+                &timeout,
                 "--appendonly",
                 "yes",
                 "--save",
                 "",
                 "--dir",
                 dir.to_str().unwrap(),
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-            let mut node = ClusterNode { child: None, port, dir: dir.to_path_buf(), args };
+            ];
+            args.extend(rest.iter().map(|s| s.to_string()));
+            let mut node = ClusterNode { child: None, port, dir: dir.to_path_buf(), args, tls: cli_tls.to_vec() };
             if node.try_spawn() {
                 return node;
             }
@@ -504,7 +535,10 @@ impl ClusterNode {
     }
 
     pub fn cli(&self, args: &[&str]) -> String {
-        cli_at(&Host::local(), self.port, None, args).trim().to_string()
+        let mut cmd = Command::new("redis-cli");
+        cmd.args(["-h", "127.0.0.1", "-p", &self.port.to_string()]).args(&self.tls);
+        let out = cmd.args(args).stderr(Stdio::null()).output().expect("redis-cli is installed");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
     pub fn id(&self) -> String {
@@ -544,16 +578,26 @@ pub struct RedisCluster {
 impl RedisCluster {
     /// `node_timeout_millis`: how long a master may be unreachable before its replica takes over.
     pub fn start(masters: usize, replicas: usize, node_timeout_millis: u64) -> RedisCluster {
+        RedisCluster::start_with(masters, replicas, node_timeout_millis, None)
+    }
+
+    pub fn start_with(masters: usize, replicas: usize, node_timeout_millis: u64, tls: ClusterTls) -> RedisCluster {
         let dir = scratch("cluster");
+        let cli_tls: Vec<String> = match tls {
+            Some((_, _, ca)) => vec!["--tls".into(), "--cacert".into(), ca.into()],
+            None => Vec::new(),
+        };
         let count = masters * (1 + replicas);
-        let nodes: Vec<ClusterNode> =
-            (0..count).map(|i| ClusterNode::start(&dir.join(i.to_string()), node_timeout_millis)).collect();
+        let nodes: Vec<ClusterNode> = (0..count)
+            .map(|i| ClusterNode::start(&dir.join(i.to_string()), node_timeout_millis, tls, &cli_tls))
+            .collect();
         let addrs: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
         let out = Command::new("redis-cli")
             .arg("--cluster")
             .arg("create")
             .args(&addrs)
             .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
+            .args(&cli_tls)
             .output()
             .expect("redis-cli --cluster create");
         assert!(out.status.success(), "cluster create: {}", String::from_utf8_lossy(&out.stdout));
