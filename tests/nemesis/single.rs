@@ -21,12 +21,7 @@ pub fn scenarios() -> Vec<Scenario> {
             pending: None,
         },
         Scenario { name: "redis-script-flush-storm", needs: Needs::Nothing, run: script_flush_storm, pending: None },
-        Scenario {
-            name: "redis-counter-key-tampered",
-            needs: Needs::Nothing,
-            run: key_tampered,
-            pending: None,
-        },
+        Scenario { name: "redis-counter-key-tampered", needs: Needs::Nothing, run: key_tampered, pending: None },
         Scenario {
             name: "redis-paused-past-round-trip-timeout",
             needs: Needs::Nothing,
