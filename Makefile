@@ -1,5 +1,5 @@
 # counter: everyday commands. `make test` is the README's test command and what CI runs.
-.PHONY: run test deps build release static fmt lint bench load load-redis redis-failover-demo compare fuzz soak memory flake-hunt hostile \
+.PHONY: run test deps build release static fmt lint msrv bench load load-redis redis-failover-demo compare fuzz soak memory flake-hunt hostile nemesis \
 	render check-render check-rules check-dashboard check-k8s dashboard-picture
 
 run: ## build and run the service in memory mode on :8080
@@ -14,6 +14,9 @@ test: deps ## the whole test suite: unit, integration over TCP, loom models, zer
 flake-hunt: ## the test command 10 times, then 10 more beside a busy loop per core: failing tests by name, pass count
 	./scripts/flake-hunt.sh -n 10
 	./scripts/flake-hunt.sh -n 10 --load
+
+nemesis: deps ## fault scenarios (SIGKILL, SIGSTOP, partitions, slot moves, clock steps) under load, each history checked; a table (~10 min; NEMESIS=name filters, NEMESIS_SEED=n replays)
+	cargo test --test nemesis -- $(NEMESIS)
 
 hostile: ## the hostile-client figures (rates, latencies, RSS, fds) the Robustness table quotes; asserts nothing
 	./scripts/hostile-figures.sh
@@ -33,6 +36,9 @@ fmt:
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+
+msrv: ## make lint with the Nix build's rustc (nix/rustc-version), the workspace's minimum Rust
+	RUSTUP_TOOLCHAIN=$$(head -n1 nix/rustc-version) $(MAKE) lint
 
 bench: ## criterion benchmarks
 	cargo bench --bench handler

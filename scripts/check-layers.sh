@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Fails on an import that points up or sideways (ARCHITECTURE.md, "layers point down"). Layers, top down:
-# main → server → (app, redis) → (http, metrics) → leaves, and the leaves in three tiers of their own. Every
+# main → server → (app, redis, state) → (http, metrics) → leaves, and the leaves in three tiers of their own. Every
 # `crate::NAME` outside a comment must name the file's own module or one of a lower layer (a bigger number);
 # `crate::{..}` and `super::super` are refused because this grep cannot follow them. main.rs is the top: skipped.
 set -euo pipefail
 cd "$(dirname "$0")/../src"
-declare -A layer=([server]=1 [app]=2 [redis]=2 [http]=3 [metrics]=3 [config]=4 [counter]=4 [cpu]=4 [lifecycle]=4
+declare -A layer=([server]=1 [app]=2 [redis]=2 [state]=2 [http]=3 [metrics]=3 [config]=4 [counter]=4 [cpu]=4 [lifecycle]=4
   [log]=5 [calendar]=6 [limits]=6 [sync]=6)
 bad=0
 for file in $(find . -name '*.rs' ! -name main.rs ! -name lib.rs | sort); do

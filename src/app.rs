@@ -19,6 +19,17 @@ pub enum Mode {
     /// `ready`: the worker's Redis link is up. `last`: the latest value this worker saw (answers HEAD without a
     /// round trip).
     Redis { ready: bool, last: Snapshot },
+    /// The in-process counters bounded by the state file's ceilings (`--state-file`): a GET of either counter
+    /// is answered at once while there is room; one that finds its counter at the ceiling is deferred (like
+    /// redis mode's) until the ceiling is raised, and the connection's later requests wait behind it.
+    Durable,
+}
+
+/// Which counter a deferred request waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Which {
+    Status,
+    StatusV2,
 }
 
 /// The `/status` requests of one connection that wait for the shared counter, in request order: only how each
@@ -26,14 +37,14 @@ pub enum Mode {
 /// have in flight.
 #[derive(Clone, Debug)]
 pub struct Deferred {
-    persists: [Persist; DEFERRED_PER_CONNECTION_MAX],
+    persists: [(Persist, Which); DEFERRED_PER_CONNECTION_MAX],
     head: usize,
     len: usize,
 }
 
 impl Default for Deferred {
     fn default() -> Deferred {
-        Deferred { persists: [Persist::KeepAlive; DEFERRED_PER_CONNECTION_MAX], head: 0, len: 0 }
+        Deferred { persists: [(Persist::KeepAlive, Which::Status); DEFERRED_PER_CONNECTION_MAX], head: 0, len: 0 }
     }
 }
 
@@ -42,7 +53,7 @@ impl Deferred {
         self.len == 0
     }
 
-    fn push(&mut self, persist: Persist) -> bool {
+    fn push(&mut self, persist: (Persist, Which)) -> bool {
         if self.len == DEFERRED_PER_CONNECTION_MAX {
             return false;
         }
@@ -51,7 +62,11 @@ impl Deferred {
         true
     }
 
-    fn pop(&mut self) -> Option<Persist> {
+    fn front(&self) -> Option<(Persist, Which)> {
+        (self.len > 0).then(|| self.persists[self.head])
+    }
+
+    fn pop(&mut self) -> Option<(Persist, Which)> {
         if self.len == 0 {
             return None;
         }
@@ -69,6 +84,20 @@ pub enum SharedResult {
     Values { first: u64, last_changed: u64 },
     /// Redis was unreachable, timed out or refused: 503, never a made-up value.
     Unavailable,
+    /// `--state-file`: take each waiting request's value from its counter now, in order, while the ceiling
+    /// allows; `expired`: the wait is over, so those still beyond the ceiling are answered 503.
+    Retry { expired: bool },
+}
+
+/// What answering one request did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Answer {
+    Keep,
+    Close,
+    /// `--state-file`: the counter is at its ceiling; nothing was written, the request must wait for it.
+    Exhausted(Which),
+    /// Redis mode: put on the connection's `Deferred` ring for the worker's next batch.
+    Deferred,
 }
 
 /// The `endpoint` label a response is counted under; `None` (a path outside the route table) is "other".
@@ -99,6 +128,8 @@ pub struct App {
     pub lifecycle: Lifecycle,
     /// One slot per worker; the calls below that record take the caller's slot (`stats`).
     pub metrics: Metrics,
+    /// `--state-file`: the counters hand out values only up to their ceilings (`Mode::Durable`).
+    pub durable: bool,
 }
 
 impl App {
@@ -109,12 +140,18 @@ impl App {
 
     /// An app whose metrics have a slot for every worker that will serve it.
     pub fn with_metrics(metrics: Metrics) -> App {
-        App { status: AtomicCounter::new(), status_v2: MutexCounter::new(), lifecycle: Lifecycle::new(), metrics }
+        let (status, status_v2) = (AtomicCounter::new(), MutexCounter::new());
+        App { status, status_v2, lifecycle: Lifecycle::new(), metrics, durable: false }
+    }
+
+    /// `--state-file`: counters resumed from the file, handing out nothing until their ceilings are raised.
+    pub fn durable(metrics: Metrics, status: AtomicCounter, status_v2: MutexCounter) -> App {
+        App { status, status_v2, lifecycle: Lifecycle::new(), metrics, durable: true }
     }
 
     /// Appends the response to `request` to `out`; returns whether the connection stays open after it.
     pub fn respond(&self, request: &Request<'_>, dates: &mut DateCache, out: &mut Vec<u8>) -> bool {
-        self.respond_in(Mode::Memory, self.metrics.worker(0), request, dates, out)
+        self.respond_in(Mode::Memory, self.metrics.worker(0), request, dates, out) == Answer::Keep
     }
 
     fn respond_in(
@@ -124,7 +161,7 @@ impl App {
         request: &Request<'_>,
         dates: &mut DateCache,
         out: &mut Vec<u8>,
-    ) -> bool {
+    ) -> Answer {
         let persist = persist_of(request);
         let fixed = |out: &mut Vec<u8>, kind: Kind, dates: &DateCache, head_only| {
             response::fixed(out, kind, dates.imf(), persist, head_only);
@@ -138,15 +175,27 @@ impl App {
                         let snapshot = match mode {
                             // Only HEAD gets here in redis mode (GET is deferred): no round trip, no increment.
                             Mode::Redis { last, .. } => last,
-                            Mode::Memory if head_only => self.status.peek(),
+                            Mode::Memory | Mode::Durable if head_only => self.status.peek(),
                             Mode::Memory => self.status.increment(dates.now_secs()),
+                            Mode::Durable => match self.status.increment_within(dates.now_secs()) {
+                                Some(snapshot) => snapshot,
+                                None => return Answer::Exhausted(Which::Status),
+                            },
                         };
                         counter(out, dates, snapshot, persist, head_only);
                         200
                     }
                     Endpoint::StatusV2 => {
-                        let snapshot =
-                            if head_only { self.status_v2.peek() } else { self.status_v2.increment(dates.now_secs()) };
+                        let snapshot = if head_only {
+                            self.status_v2.peek()
+                        } else if mode == Mode::Durable {
+                            match self.status_v2.increment_within(dates.now_secs()) {
+                                Some(snapshot) => snapshot,
+                                None => return Answer::Exhausted(Which::StatusV2),
+                            }
+                        } else {
+                            self.status_v2.increment(dates.now_secs())
+                        };
                         counter(out, dates, snapshot, persist, head_only);
                         200
                     }
@@ -168,16 +217,22 @@ impl App {
                 (Some(endpoint), fixed(out, response::METHOD_NOT_ALLOWED, dates, head_only))
             }
             Route::NotFound { head_only } => (None, fixed(out, response::NOT_FOUND, dates, head_only)),
+            rare @ (Route::ServerOptions | Route::NotImplemented) => (None, rare_route(rare, out, dates, persist)),
         };
         stats.request(endpoint_label(endpoint), code);
-        persist != Persist::Close
+        if persist == Persist::Close {
+            Answer::Close
+        } else {
+            Answer::Keep
+        }
     }
 
     /// `/metrics`: every worker's counters summed once, measured for Content-Length, then written (HEAD: not).
     /// The page is at most `METRICS_BODY_BYTES_MAX`, within the room `out` keeps for one response.
     fn scrape(&self, mode: Mode, dates: &DateCache, out: &mut Vec<u8>, persist: Persist, head_only: bool) {
         let redis = matches!(mode, Mode::Redis { .. });
-        let page = self.metrics.page(self.status.peek(), self.status_v2.peek(), redis);
+        let ceilings = self.durable.then(|| [self.status.ceiling(), self.status_v2.ceiling()]);
+        let page = self.metrics.page(self.status.peek(), self.status_v2.peek(), redis, ceilings);
         response::head(out, response::METRICS_HEAD, page.body_len(), dates.imf(), persist);
         if !head_only {
             page.write(out);
@@ -242,31 +297,43 @@ impl App {
         while answered.consumed < input.len() && out.len() < OUTPUT_HIGH_WATER_BYTES {
             match parser.parse(&input[answered.consumed..]) {
                 Ok(Parsed::Complete { request, consumed }) => {
+                    // Redis mode defers every GET /status. Durable mode defers only the request that found its
+                    // counter at the ceiling (`Answer::Exhausted` below); whatever follows it waits in the input,
+                    // unparsed, like anything behind a deferred request.
                     let defer = matches!(mode, Mode::Redis { .. })
                         && request.method == Method::Get
                         && route(request.method, request.path)
                             == (Route::Endpoint { endpoint: Endpoint::Status, head_only: false });
-                    if defer {
-                        if !deferred.push(persist_of(&request)) {
+                    let answer = if defer {
+                        if !deferred.push((persist_of(&request), Which::Status)) {
                             break; // this client has enough in flight: the rest waits in its input
                         }
-                        answered.consumed += consumed;
-                        answered.requests += 1;
-                        answered.deferred += 1;
-                        if !request.keep_alive {
+                        Answer::Deferred
+                    } else if !deferred.is_empty() {
+                        break; // behind a deferred response: wait, to keep responses in order
+                    } else {
+                        self.respond_in(mode, stats, &request, dates, out)
+                    };
+                    answered.consumed += consumed;
+                    answered.requests += 1;
+                    match answer {
+                        Answer::Keep => {}
+                        Answer::Close => {
                             answered.close = true;
                             break;
                         }
-                        continue;
-                    }
-                    if !deferred.is_empty() {
-                        break; // behind a deferred response: wait, to keep responses in order
-                    }
-                    answered.consumed += consumed;
-                    answered.requests += 1;
-                    if !self.respond_in(mode, stats, &request, dates, out) {
-                        answered.close = true;
-                        break;
+                        Answer::Deferred | Answer::Exhausted(_) => {
+                            if let Answer::Exhausted(which) = answer {
+                                // The only one waiting on this connection: the ring was empty, so there is room.
+                                let pushed = deferred.push((persist_of(&request), which));
+                                debug_assert!(pushed);
+                            }
+                            answered.deferred += 1;
+                            if !request.keep_alive {
+                                answered.close = true;
+                                break;
+                            }
+                        }
                     }
                 }
                 Ok(Parsed::Partial) => break,
@@ -295,16 +362,19 @@ impl App {
         dates: &mut DateCache,
         out: &mut Vec<u8>,
     ) -> bool {
+        if let SharedResult::Retry { expired } = result {
+            return self.retry(stats, expired, deferred, dates, out);
+        }
         let mut close = false;
         for i in 0..count {
-            let Some(persist) = deferred.pop() else { break };
+            let Some((persist, _)) = deferred.pop() else { break };
             match result {
                 SharedResult::Values { first, last_changed } => {
                     let snapshot = Snapshot { counter: first + i as u64, last_changed };
                     counter(out, dates, snapshot, persist, false);
                     stats.request(metrics::Endpoint::Status, 200);
                 }
-                SharedResult::Unavailable => {
+                SharedResult::Unavailable | SharedResult::Retry { .. } => {
                     response::fixed(out, response::BACKEND_UNAVAILABLE, dates.imf(), persist, false);
                     stats.request(metrics::Endpoint::Status, response::BACKEND_UNAVAILABLE.code);
                 }
@@ -313,6 +383,59 @@ impl App {
         }
         close
     }
+
+    /// `--state-file`: answers the deferred requests from the front while their counters have room. Once one
+    /// finds its counter at the ceiling it waits (and those behind it) unless `expired`: then it and every one
+    /// behind it get 503 with `Retry-After`, and the process reports not ready until the reserving thread
+    /// catches up. Returns whether the last answer was final.
+    fn retry(
+        &self,
+        stats: &WorkerMetrics,
+        expired: bool,
+        deferred: &mut Deferred,
+        dates: &mut DateCache,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let mut close = false;
+        let mut give_up = false;
+        while let Some((persist, which)) = deferred.front() {
+            let now = dates.now_secs();
+            let taken = match which {
+                _ if give_up => None,
+                Which::Status => self.status.increment_within(now),
+                Which::StatusV2 => self.status_v2.increment_within(now),
+            };
+            let endpoint = match which {
+                Which::Status => metrics::Endpoint::Status,
+                Which::StatusV2 => metrics::Endpoint::StatusV2,
+            };
+            match taken {
+                Some(snapshot) => {
+                    counter(out, dates, snapshot, persist, false);
+                    stats.request(endpoint, 200);
+                }
+                None if !expired => break,
+                None => {
+                    give_up = true;
+                    self.lifecycle.set_store_ok(false);
+                    response::fixed(out, response::BACKEND_UNAVAILABLE, dates.imf(), persist, false);
+                    stats.request(endpoint, response::BACKEND_UNAVAILABLE.code);
+                }
+            }
+            deferred.pop();
+            close = persist == Persist::Close;
+        }
+        close
+    }
+}
+
+/// `OPTIONS *` and unrecognised methods: out of line, so the hot path's match stays as small as it was.
+#[cold]
+#[inline(never)]
+fn rare_route(route: Route, out: &mut Vec<u8>, dates: &DateCache, persist: Persist) -> u16 {
+    let kind = if route == Route::ServerOptions { response::SERVER_OPTIONS } else { response::NOT_IMPLEMENTED };
+    response::fixed(out, kind, dates.imf(), persist, false);
+    kind.code
 }
 
 fn counter(out: &mut Vec<u8>, dates: &mut DateCache, snapshot: Snapshot, persist: Persist, head_only: bool) {

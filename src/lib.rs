@@ -9,9 +9,10 @@
 // The server: workers, their poll loops, connections, Redis mode's batches. (`main.rs` sits above it.)
 pub mod server;
 
-// What each endpoint answers; the Redis client (which knows no endpoint).
+// What each endpoint answers; the Redis client (which knows no endpoint); the state file (which knows neither).
 pub mod app;
 pub mod redis;
+pub mod state;
 
 // HTTP parsing, routing and formatting; the metrics registry (which owns its own labels).
 pub mod http;

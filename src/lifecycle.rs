@@ -2,6 +2,9 @@
 //!
 //! Draining: `/ready` answers 503 so load balancers stop sending, but listeners stay open. Stopping: workers
 //! close their listeners and idle connections, finish in-flight responses, and exit.
+//!
+//! Beside the phase, whether the state file keeps up (`--state-file`): a failing or stalled sync makes the
+//! process not ready while it lasts, in any phase.
 
 use crate::sync::{AtomicU8, Ordering};
 
@@ -15,11 +18,13 @@ pub enum Phase {
 #[derive(Debug)]
 pub struct Lifecycle {
     phase: AtomicU8,
+    /// 1 while the state file keeps up (always without one), 0 while its syncs fail or stall.
+    store_ok: AtomicU8,
 }
 
 impl Lifecycle {
     pub fn new() -> Lifecycle {
-        Lifecycle { phase: AtomicU8::new(Phase::Serving as u8) }
+        Lifecycle { phase: AtomicU8::new(Phase::Serving as u8), store_ok: AtomicU8::new(1) }
     }
 
     pub fn phase(&self) -> Phase {
@@ -39,6 +44,18 @@ impl Lifecycle {
     }
 
     pub fn is_ready(&self) -> bool {
-        self.phase() == Phase::Serving
+        self.phase() == Phase::Serving && self.store_ok()
+    }
+
+    /// Whether the state file keeps up: set false by a failed sync or a request that waited out its deadline,
+    /// true again by the reserving thread once a sync succeeds and every counter has room.
+    pub fn set_store_ok(&self, ok: bool) {
+        // ORDERING: Relaxed: a readiness hint, not a guard; no value depends on it (the ceiling is the guard).
+        self.store_ok.store(u8::from(ok), Ordering::Relaxed);
+    }
+
+    pub fn store_ok(&self) -> bool {
+        // ORDERING: Relaxed, see `set_store_ok`.
+        self.store_ok.load(Ordering::Relaxed) == 1
     }
 }

@@ -6,14 +6,17 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use counter::app::App;
-use counter::config::{self, Command};
+use counter::config::{self, Command, Config};
+use counter::counter::{AtomicCounter, MutexCounter};
 use counter::cpu::Cpus;
 use counter::lifecycle::Phase;
 use counter::limits::SHUTDOWN_DEADLINE_SECS;
 use counter::log;
 use counter::metrics::{Info, Metrics};
 use counter::redis;
+use counter::server::signals::Termination;
 use counter::server::{signals, Server};
+use counter::state::{self, Resume, Shared, State, Stop};
 
 fn main() -> ExitCode {
     if std::env::args().nth(1).as_deref() == Some("healthcheck") {
@@ -66,14 +69,120 @@ fn main() -> ExitCode {
     }
     let redis_sentinels = config.redis.as_ref().map_or(0, |r| r.sentinels.len());
     let metrics = Metrics::new(workers, Info { start_time_secs, cpu_limit_cores: cpus.quota_cores, redis_sentinels });
-    let app = Arc::new(App::with_metrics(metrics));
+    let (app, mut state) = match open_state(&config, metrics) {
+        Ok(opened) => opened,
+        Err(code) => return code,
+    };
+    // The reserving thread borrows the counters for as long as the server runs, and hands the state back for
+    // the clean stop once every worker is done.
+    let stop = Stop::new();
+    let code = std::thread::scope(|scope| {
+        let reserver = state.take().map(|mut state| {
+            let (app, stop) = (&app, &stop);
+            scope.spawn(move || {
+                state.run(shared(app), stop);
+                state
+            })
+        });
+        let code = serve(&config, &cpus, workers, &app, &termination, started);
+        stop.request();
+        match reserver.map(|r| r.join()) {
+            Some(Ok(state)) => close_state(state, &app, code),
+            Some(Err(_)) => ExitCode::FAILURE, // the reserving thread panicked: the file still bounds every value
+            None => code,
+        }
+    });
+    code
+}
+
+fn shared(app: &App) -> Shared<'_> {
+    Shared { status: &app.status, status_v2: &app.status_v2, lifecycle: &app.lifecycle, stats: &app.metrics.state }
+}
+
+/// Without `--state-file`: the counters in memory, said in the log. With it: the file opened, locked and read,
+/// the first reservation synced, and where each counter resumes logged. Any problem with the file exits 2.
+fn open_state(config: &Config, metrics: Metrics) -> Result<(Arc<App>, Option<State>), ExitCode> {
+    let Some(path) = &config.state_file else {
+        if config.redis.is_none() {
+            log::info("counters in memory only: a restart starts again at 0 (set --state-file to keep them)", &[]);
+        }
+        return Ok((Arc::new(App::with_metrics(metrics)), None));
+    };
+    let file = path.display();
+    let (mut state, resume) = state::open(path).map_err(|problem| {
+        log::error("state file unusable", &[("file", &file), ("problem", &problem)]);
+        ExitCode::from(2)
+    })?;
+    let [status, status_v2] = resume.counters;
+    let app = Arc::new(App::durable(
+        metrics,
+        AtomicCounter::resume(status.ceiling, status.last_changed),
+        MutexCounter::resume(status_v2.ceiling, status_v2.last_changed),
+    ));
+    if let Err(e) = state.start(shared(&app)) {
+        log::error("state file unusable", &[("file", &file), ("problem", &format!("cannot be written: {e}"))]);
+        return Err(ExitCode::from(2));
+    }
+    log_resume(&file, &resume, &app);
+    Ok((app, Some(state)))
+}
+
+fn log_resume(file: &dyn std::fmt::Display, resume: &Resume, app: &App) {
+    if let Some((slot, why)) = resume.damaged.filter(|_| !resume.created) {
+        let why = why.to_string();
+        log::warn(
+            "state file slot unusable, resuming from the other",
+            &[("file", file), ("slot", &slot), ("why", &why)],
+        );
+    }
+    let how = if resume.created {
+        "new file: counting from 0"
+    } else if resume.clean {
+        "after a clean stop: no value skipped"
+    } else {
+        "after a crash: values up to the reserved ceiling are skipped, none repeated"
+    };
+    log::info("state file", &[("file", file), ("resume", &how)]);
+    for (c, endpoint) in ["/status", "/statusV2"].iter().enumerate() {
+        let next = resume.counters[c].ceiling + 1;
+        let ceiling = if c == 0 { app.status.ceiling() } else { app.status_v2.ceiling() };
+        let fields: [(&str, &dyn std::fmt::Display); 4] =
+            [("endpoint", endpoint), ("next", &next), ("gap_max", &resume.gap_max(c)), ("ceiling", &ceiling)];
+        log::info("counter resumes", &fields);
+    }
+}
+
+/// The clean stop's last step: the exact values recorded, so a restart continues with no gap. A failure here
+/// loses nothing (the file still bounds every value handed out): it is logged and the exit code says so.
+fn close_state(state: State, app: &App, code: ExitCode) -> ExitCode {
+    match state.close(shared(app)) {
+        Ok([status, status_v2]) => {
+            log::info("state file recorded the exact values", &[("status", &status), ("status_v2", &status_v2)]);
+            code
+        }
+        Err(e) => {
+            log::error("state file: the exact values could not be recorded; a restart skips ahead", &[("error", &e)]);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Starts the workers, waits for a signal, drains and stops them.
+fn serve(
+    config: &Config,
+    cpus: &Cpus,
+    workers: usize,
+    app: &Arc<App>,
+    termination: &Termination,
+    started: std::time::Instant,
+) -> ExitCode {
     let server = match Server::start(
         config.addr,
         workers,
         &cpus.pin_list(),
         config.timeouts,
         config.redis.clone(),
-        Arc::clone(&app),
+        Arc::clone(app),
     ) {
         Ok(s) => s,
         Err(e) => {
@@ -83,6 +192,7 @@ fn main() -> ExitCode {
     };
     log::info("workers started", &[("workers", &workers), ("pinned", &!cpus.pin_list().is_empty())]);
     match &config.redis {
+        None if config.state_file.is_some() => log::info("backend", &[("backend", &"memory+state-file")]),
         None => log::info("backend", &[("backend", &"memory")]),
         Some(target) => log::info("backend", &[("backend", &"redis"), ("redis", target)]),
     }

@@ -138,3 +138,96 @@ fn racy_load_then_store_counter_is_caught() {
         check_histories(&snapshots, &[vec![0], vec![0]]);
     });
 }
+
+/// `--state-file`'s ceiling, modelled: `disk` stands for what the file durably reserves. The reserving thread
+/// writes it, then raises the counter's ceiling (as `state::State::reserve` does after its sync); two workers
+/// hand out only what `increment_within` grants. Every value handed out must already be on the disk when it is
+/// handed out, values stay distinct, and none passes the final ceiling. `raise_first` is the bug the negative
+/// model plants: the ceiling raised before the reservation is durable.
+trait Bounded: Send + Sync + 'static {
+    fn take(&self, now: u64) -> Option<Snapshot>;
+    fn value(&self) -> u64;
+    fn raise(&self, ceiling: u64);
+    fn bound(&self) -> (u64, u64);
+}
+
+impl Bounded for AtomicCounter {
+    fn take(&self, now: u64) -> Option<Snapshot> {
+        self.increment_within(now)
+    }
+    fn value(&self) -> u64 {
+        self.peek().counter
+    }
+    fn raise(&self, ceiling: u64) {
+        self.raise_ceiling(ceiling)
+    }
+    fn bound(&self) -> (u64, u64) {
+        (self.handed_out_max(), self.ceiling())
+    }
+}
+
+impl Bounded for MutexCounter {
+    fn take(&self, now: u64) -> Option<Snapshot> {
+        self.increment_within(now)
+    }
+    fn value(&self) -> u64 {
+        self.peek().counter
+    }
+    fn raise(&self, ceiling: u64) {
+        self.raise_ceiling(ceiling)
+    }
+    fn bound(&self) -> (u64, u64) {
+        (self.handed_out_max(), self.ceiling())
+    }
+}
+
+fn durable_scenario<C: Bounded>(counter: C, raise_first: bool) {
+    let counter = Arc::new(counter);
+    let disk = Arc::new(AtomicU64::new(0));
+    let reserver = {
+        let (counter, disk) = (Arc::clone(&counter), Arc::clone(&disk));
+        thread::spawn(move || {
+            let ceiling = counter.value() + 2;
+            if raise_first {
+                counter.raise(ceiling);
+            }
+            // ORDERING: Relaxed: the model's sync; the Release in raise_ceiling publishes it to the workers.
+            disk.store(ceiling, Ordering::Relaxed);
+            if !raise_first {
+                counter.raise(ceiling);
+            }
+        })
+    };
+    let worker = |counter: Arc<C>, disk: Arc<AtomicU64>| {
+        move || {
+            let snapshot = counter.take(1)?;
+            // ORDERING: Relaxed: the Acquire in increment_within already ordered this after the disk store.
+            let durable = disk.load(Ordering::Relaxed);
+            assert!(snapshot.counter <= durable, "value {} handed out above the durable {durable}", snapshot.counter);
+            Some(snapshot.counter)
+        }
+    };
+    let other = thread::spawn(worker(Arc::clone(&counter), Arc::clone(&disk)));
+    let mine = worker(Arc::clone(&counter), Arc::clone(&disk))();
+    let theirs = other.join().unwrap();
+    reserver.join().unwrap();
+    assert!(mine.is_none() || mine != theirs, "a value handed out twice");
+    let (handed, ceiling) = counter.bound();
+    assert!(handed <= ceiling && ceiling <= disk.load(Ordering::Relaxed), "nothing above the durable ceiling");
+}
+
+#[test]
+fn durable_atomic_ceiling_raised_while_two_workers_take_values_never_outruns_the_disk() {
+    model(|| durable_scenario(AtomicCounter::resume(0, 0), false));
+}
+
+#[test]
+fn durable_mutex_ceiling_raised_while_two_workers_take_values_never_outruns_the_disk() {
+    model(|| durable_scenario(MutexCounter::resume(0, 0), false));
+}
+
+#[test]
+#[should_panic(expected = "handed out above the durable")]
+fn durable_ceiling_raised_before_the_sync_is_caught() {
+    model(|| durable_scenario(AtomicCounter::resume(0, 0), true));
+}

@@ -14,11 +14,30 @@ use crate::limits::{
     BODY_BYTES_MAX, HEADERS_MAX, HEADER_BYTES_MAX, METHOD_BYTES_MAX, REPEAT_HEAD_BYTES_MAX, TARGET_BYTES_MAX,
 };
 
+/// The request method as routing sees it. Methods are case-sensitive (RFC 9110 §9.1): `get` is not GET.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Method {
     Get,
     Head,
+    /// OPTIONS: like `Other`, except for the server-wide `OPTIONS *` (RFC 9110 §9.3.7).
+    Options,
+    /// Another method RFC 9110 §9 or RFC 5789 (PATCH) defines: recognised, not allowed here (405 or 404).
     Other,
+    /// A method this server does not recognise, lowercase `get` included: 501 (RFC 9110 §15.6.2).
+    Unknown,
+}
+
+impl Method {
+    /// Classifies a method token. GET and HEAD first: everything after them is the rare path.
+    fn of(token: &[u8]) -> Method {
+        match token {
+            b"GET" => Method::Get,
+            b"HEAD" => Method::Head,
+            b"OPTIONS" => Method::Options,
+            b"POST" | b"PUT" | b"DELETE" | b"CONNECT" | b"TRACE" | b"PATCH" => Method::Other,
+            _ => Method::Unknown,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -214,20 +233,25 @@ fn finish<'b>(
     if fields.hosts > 1 || (version == Version::Http11 && fields.hosts == 0) {
         return Err(HttpError::BadRequest);
     }
-    let consumed = head_len + fields.content_length.unwrap_or(0);
+    let body = fields.content_length.unwrap_or(0);
+    // RFC 9110 §10.1.1: a client that sent `Expect: 100-continue` waits for a 100 before it sends the body. No
+    // endpoint takes a body, so the head alone decides the answer: the final status goes out at once, without
+    // the body. Whether the client then sends the body anyway is its choice, so the server can no longer tell
+    // where the next request begins: the connection closes after the answer (§9.6: it says so), and the linger
+    // discards whatever body follows. Decided on the head alone, the same whether the body arrived or not.
+    // HTTP/1.0 clients cannot expect 100 (§10.1.1: ignore it); a bodiless request has nothing to wait for.
+    let expects_100 = fields.expect_continue && body > 0 && version == Version::Http11;
+    let consumed = if expects_100 { head_len } else { head_len + body };
     if buf.len() < consumed {
         return Ok(Parsed::Partial);
     }
     let keep_alive = match version {
+        _ if expects_100 => false,
         // RFC 9112 §9.3: HTTP/1.1 persists unless "close"; HTTP/1.0 only with "keep-alive".
         Version::Http11 => !fields.close,
         Version::Http10 => fields.keep_alive && !fields.close,
     };
-    let method = match method {
-        b"GET" => Method::Get,
-        b"HEAD" => Method::Head,
-        _ => Method::Other, // methods are case-sensitive (RFC 9110 §9.1)
-    };
+    let method = Method::of(method);
     // The scanner found where an origin-form target's query begins as it passed.
     let path = match query_at {
         Some(at) => &target[..at],
@@ -378,6 +402,8 @@ struct Fields {
     content_length: Option<usize>,
     close: bool,
     keep_alive: bool,
+    /// `Expect: 100-continue` (RFC 9110 §10.1.1; the token is case-insensitive).
+    expect_continue: bool,
 }
 
 impl Fields {
@@ -402,6 +428,10 @@ impl Fields {
             // No endpoint takes a body, so we do not decode chunked. Rejecting every Transfer-Encoding (alone
             // or beside Content-Length, RFC 9112 §6.1) closes the request-smuggling door.
             17 if name.eq_ignore_ascii_case(b"transfer-encoding") => return Err(HttpError::BadRequest),
+            // Any other expectation is ignored, as nginx does (RFC 9110 §10.1.1 allows a 417, not requires it).
+            6 if name.eq_ignore_ascii_case(b"expect") => {
+                self.expect_continue |= value.eq_ignore_ascii_case(b"100-continue")
+            }
             10 if name.eq_ignore_ascii_case(b"connection") => {
                 for token in value.split(|&b| b == b',') {
                     let token = token.trim_ascii();

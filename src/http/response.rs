@@ -47,6 +47,12 @@ pub const METHOD_NOT_ALLOWED: Kind = kind!(405 "Method Not Allowed",
     "Content-Type: application/json\r\nAllow: GET, HEAD\r\n",
     r#"{"error":"method not allowed"}"#
 );
+/// `OPTIONS *` (RFC 9110 §9.3.7): what the server supports, no content.
+pub const SERVER_OPTIONS: Kind = kind!(200 "OK", "Allow: GET, HEAD\r\n", "");
+/// A method the server does not recognise (RFC 9110 §15.6.2); the request was well framed, so the
+/// connection lives on.
+pub const NOT_IMPLEMENTED: Kind =
+    kind!(501 "Not Implemented", "Content-Type: application/json\r\n", r#"{"error":"method not implemented"}"#);
 pub const BAD_REQUEST: Kind =
     kind!(400 "Bad Request", "Content-Type: application/json\r\n", r#"{"error":"bad request"}"#);
 pub const PAYLOAD_TOO_LARGE: Kind =

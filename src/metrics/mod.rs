@@ -12,6 +12,7 @@
 mod labels;
 mod render;
 mod slots;
+mod state;
 mod totals;
 
 use std::fmt;
@@ -22,6 +23,7 @@ use crossbeam_utils::CachePadded;
 pub use labels::{Close, Code, Endpoint, RedisFault, SentinelFault};
 pub use render::Page;
 pub use slots::{Counter, WorkerMetrics};
+pub use state::StateMetrics;
 pub use totals::Totals;
 
 use crate::counter::Snapshot;
@@ -43,12 +45,14 @@ pub struct Info {
 pub struct Metrics {
     slots: Arc<[CachePadded<WorkerMetrics>]>,
     info: Info,
+    /// `--state-file`: the reserving thread's own counters.
+    pub state: StateMetrics,
 }
 
 impl Metrics {
     pub fn new(workers: usize, info: Info) -> Metrics {
         let slots: Vec<_> = (0..workers.max(1)).map(|_| CachePadded::new(WorkerMetrics::new())).collect();
-        Metrics { slots: slots.into(), info }
+        Metrics { slots: slots.into(), info, state: StateMetrics::new() }
     }
 
     /// Worker slots: the most workers this registry can serve.
@@ -78,10 +82,12 @@ impl Metrics {
 
     /// A scrape: the totals taken once, so measuring the page and writing it see the same values.
     /// `status` is the in-process /status counter; redis mode shows the latest value Redis returned instead.
-    pub fn page(&self, status: Snapshot, status_v2: Snapshot, redis: bool) -> Page {
+    /// `ceilings`: with a state file, the counters' durable ceilings (`/status`, `/statusV2`).
+    pub fn page(&self, status: Snapshot, status_v2: Snapshot, redis: bool, ceilings: Option<[u64; 2]>) -> Page {
         let totals = self.totals();
         let status = if redis { totals.redis_seen } else { status };
-        Page { totals, info: self.info, workers: self.slots.len(), status, status_v2, redis }
+        let state = ceilings.map(|c| self.state.totals(c));
+        Page { totals, info: self.info, workers: self.slots.len(), status, status_v2, redis, state }
     }
 }
 
@@ -122,7 +128,7 @@ mod tests {
         metrics.worker(0).bytes_in(7);
         metrics.worker(1).count(Counter::BytesIn, 5);
         assert_eq!(metrics.totals().get(Counter::BytesIn), 12);
-        let page = metrics.page(Snapshot { counter: 2, last_changed: 5 }, Snapshot::default(), false);
+        let page = metrics.page(Snapshot { counter: 2, last_changed: 5 }, Snapshot::default(), false, None);
         let mut out = Vec::new();
         page.write(&mut out);
         assert_eq!(out.len(), page.body_len());
@@ -146,6 +152,24 @@ mod tests {
             assert!(text.contains(line), "{line:?} missing from\n{text}");
         }
         assert!(!text.contains("counter_redis_"), "memory mode shows no redis series");
+        assert!(!text.contains("counter_state_"), "nor state file series without one");
+        metrics.state.synced(std::time::Duration::from_micros(300));
+        metrics.state.sync_failed();
+        let page = metrics.page(Snapshot::default(), Snapshot::default(), false, Some([1024, 2048]));
+        let mut out = Vec::new();
+        page.write(&mut out);
+        let text = String::from_utf8(out).unwrap();
+        for line in [
+            "counter_state_ceiling{endpoint=\"/status\"} 1024\n",
+            "counter_state_ceiling{endpoint=\"/statusV2\"} 2048\n",
+            "counter_state_reservations_total 1\n",
+            "counter_state_sync_errors_total 1\n",
+            "counter_state_sync_seconds_bucket{le=\"0.00025\"} 0\n",
+            "counter_state_sync_seconds_bucket{le=\"0.0005\"} 1\n",
+            "counter_state_sync_seconds_sum 0.0003\n",
+        ] {
+            assert!(text.contains(line), "{line:?} missing from\n{text}");
+        }
         assert!(!text.contains("code=\"404\""), "only what happened, besides the 200s");
     }
 }

@@ -5,6 +5,7 @@ use std::io::Write as _;
 
 use super::labels::{Close, Code, Endpoint, RedisFault, SentinelFault, LATENCY_LE, PER_CALL_LE, PER_READ_LE};
 use super::slots::{unpack, Counter, Section};
+use super::state::StateTotals;
 use super::totals::{Counts, Totals};
 use super::Info;
 use crate::counter::Snapshot;
@@ -44,6 +45,8 @@ pub struct Page {
     pub(super) status: Snapshot,
     pub(super) status_v2: Snapshot,
     pub(super) redis: bool,
+    /// `--state-file` only.
+    pub(super) state: Option<StateTotals>,
 }
 
 impl Page {
@@ -81,6 +84,9 @@ impl Page {
         self.render_process(s);
         if self.redis {
             self.render_redis(s);
+        }
+        if let Some(state) = &self.state {
+            render_state(s, state);
         }
     }
 
@@ -183,6 +189,22 @@ fn family(s: &mut dyn Sink, name: &str, kind: &str, help: &str) {
     }
 }
 
+fn render_state(s: &mut dyn Sink, t: &StateTotals) {
+    let name = "counter_state_ceiling";
+    let help = "The durable ceiling: no value above it is handed out, and a restart after a crash resumes above it.";
+    family(s, name, "gauge", help);
+    for (endpoint, ceiling) in ["/status", "/statusV2"].iter().zip(t.ceilings) {
+        sample(s, name, "", &[("endpoint", endpoint)], Num::Int(ceiling));
+    }
+    let help = "Reservations written to the state file and synced (each may raise the ceilings).";
+    counter(s, "counter_state_reservations_total", help, t.reservations);
+    let help = "Writes or syncs of the state file that failed (the ceiling stays; requests beyond it get 503).";
+    counter(s, "counter_state_sync_errors_total", help, t.sync_errors);
+    let help = "Time to write one slot of the state file and fdatasync it.";
+    let sum = Num::Float(t.sync.sum as f64 / 1e6);
+    histogram(s, "counter_state_sync_seconds", help, &LATENCY_LE, &t.sync, sum);
+}
+
 fn counter(s: &mut dyn Sink, name: &str, help: &str, value: u64) {
     family(s, name, "counter", help);
     sample(s, name, "", &[], Num::Int(value));
@@ -257,7 +279,14 @@ mod tests {
             cpu_limit_cores: Some(-f64::MIN_POSITIVE),
             redis_sentinels: SENTINELS_MAX,
         };
-        let page = Page { totals, info, workers: usize::MAX, status: max, status_v2: max, redis: true };
+        let state = Some(StateTotals {
+            ceilings: [u64::MAX; 2],
+            reservations: u64::MAX,
+            sync_errors: u64::MAX,
+            sync: Counts { buckets: [u64::MAX; LATENCY_LE.len()], sum: u64::MAX },
+        });
+        // Redis mode and a state file exclude each other; both at once is a bound on either.
+        let page = Page { totals, info, workers: usize::MAX, status: max, status_v2: max, redis: true, state };
         let len = page.body_len();
         assert!(len <= METRICS_BODY_BYTES_MAX, "worst-case page is {len} bytes");
     }

@@ -20,7 +20,7 @@ pub(super) struct Counts<const N: usize> {
 impl<const N: usize> Counts<N> {
     pub(super) const ZERO: Counts<N> = Counts { buckets: [0; N], sum: 0 };
 
-    fn add(&mut self, h: &Histogram<N>) {
+    pub(super) fn add(&mut self, h: &Histogram<N>) {
         for (total, bucket) in self.buckets.iter_mut().zip(&h.buckets) {
             *total = total.wrapping_add(read(bucket));
         }

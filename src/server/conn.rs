@@ -69,7 +69,8 @@ pub struct Ctx<'w> {
     pub scratch: &'w mut Scratch,
     pub timeouts: Timeouts,
     pub mode: Mode,
-    /// Redis mode: indices of connections with deferred requests not yet in a batch.
+    /// Indices of connections with deferred requests not yet in a batch (redis mode) or not yet parked
+    /// (durable mode).
     pub waiting: &'w mut Vec<usize>,
     /// The worker's monotonic second (`Clock::mono_secs`): deadlines are counted in it, never in wall time.
     pub now: u64,
@@ -132,7 +133,8 @@ pub struct Conn<S = TcpStream> {
     bad_request: bool,
     /// The client sent FIN: answer what is buffered, then close.
     peer_eof: bool,
-    /// Redis mode: GET /status requests waiting for the shared counter, in order.
+    /// Redis mode: GET /status requests waiting for the shared counter, in order (durable mode: GET requests of
+    /// either counter waiting for its ceiling).
     deferred: Deferred,
     /// Of those, how many are not in a batch yet; `in_waiting`: this connection is on `Ctx::waiting`.
     unsent: usize,
@@ -195,6 +197,11 @@ impl<S: Stream> Conn<S> {
 
     pub fn id(&self) -> u64 {
         self.id
+    }
+
+    /// Requests wait for the counter (redis mode's batch, durable mode's ceiling).
+    pub fn has_deferred(&self) -> bool {
+        !self.deferred.is_empty()
     }
 
     /// Redis mode: takes the count of deferred requests not yet in a batch (the worker is building one).

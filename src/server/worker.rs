@@ -18,7 +18,10 @@ use crate::app::{App, Mode, SharedResult};
 use crate::config::{RedisTarget, Timeouts};
 use crate::http::date::DateCache;
 use crate::lifecycle::Phase;
-use crate::limits::{CONNECTIONS_PER_WORKER_MAX, EVENTS_PER_POLL, SHUTDOWN_DEADLINE_SECS, TICK_MILLIS};
+use crate::limits::{
+    CONNECTIONS_PER_WORKER_MAX, EVENTS_PER_POLL, SHUTDOWN_DEADLINE_SECS, STATE_DEFER_MILLIS, STATE_RECHECK_MILLIS,
+    TICK_MILLIS,
+};
 use crate::log;
 use crate::metrics;
 
@@ -36,7 +39,7 @@ macro_rules! ctx {
             dates: &mut $worker.dates,
             scratch: &mut $worker.scratch,
             timeouts: $worker.timeouts,
-            mode: mode(&$worker.batches),
+            mode: mode(&$worker.batches, $worker.app.durable),
             now: $worker.clock.mono_secs(),
             waiting: &mut $worker.waiting,
         }
@@ -58,6 +61,12 @@ pub struct Worker {
     batches: Option<Batches>,
     /// Connections with deferred requests not yet in a batch (stays empty in memory mode).
     waiting: Vec<usize>,
+    /// `--state-file`: connections whose requests wait for a ceiling, oldest first: (slot, connection id, the
+    /// instant their wait ends with 503). A connection stays on `waiting` (its flag set) until it leaves here,
+    /// so it is never parked twice: the capacity of one slot per connection is never exceeded.
+    parked: Vec<(usize, u64, Instant)>,
+    /// The ceilings at the last retry of `parked`: a retry is due when one rose (or a wait ended).
+    ceilings_seen: [u64; 2],
     next_conn_id: u64,
     /// accept(2) failed for lack of fds or memory: retry on the next tick or close, not in a busy loop.
     accept_paused: bool,
@@ -87,6 +96,8 @@ impl Worker {
             timeouts,
             batches: redis.map(|target| Batches::new(target, REDIS, id, app.metrics.slot(id))),
             waiting: Vec::with_capacity(CONNECTIONS_PER_WORKER_MAX),
+            parked: Vec::with_capacity(if app.durable { CONNECTIONS_PER_WORKER_MAX } else { 0 }),
+            ceilings_seen: [0; 2],
             next_conn_id: 0,
             accept_paused: false,
             stop_deadline: None,
@@ -104,6 +115,9 @@ impl Worker {
             let mut timeout = Duration::from_millis(TICK_MILLIS);
             if let Some(wakeup) = self.batches.as_ref().and_then(|b| b.next_wakeup(now)) {
                 timeout = timeout.min(wakeup);
+            }
+            if self.batches.is_none() && !(self.parked.is_empty() && self.waiting.is_empty()) {
+                timeout = timeout.min(Duration::from_millis(STATE_RECHECK_MILLIS));
             }
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() == io::ErrorKind::Interrupted {
@@ -132,6 +146,8 @@ impl Worker {
             }
             if self.batches.is_some() {
                 self.redis_turn(now);
+            } else if !self.waiting.is_empty() || !self.parked.is_empty() {
+                self.durable_turn(now);
             }
             if second && self.clock.mono_secs() != last_tick {
                 last_tick = self.clock.mono_secs();
@@ -226,6 +242,45 @@ impl Worker {
         }
     }
 
+    /// Durable mode, once per loop turn while requests wait for a ceiling: park newly waiting connections, and
+    /// when a ceiling rose or the oldest wait ended, let each parked connection take values in order. Never
+    /// blocks: the reserving thread raises the ceilings, this only looks at them.
+    fn durable_turn(&mut self, now: Instant) {
+        let wait = Duration::from_millis(STATE_DEFER_MILLIS);
+        for index in self.waiting.drain(..) {
+            if let Some(conn) = self.conns.get_mut(index) {
+                self.parked.push((index, conn.id(), now + wait));
+            }
+        }
+        let ceilings = [self.app.status.ceiling(), self.app.status_v2.ceiling()];
+        let expired = self.parked.first().is_some_and(|&(_, _, until)| until <= now);
+        if ceilings == self.ceilings_seen && !expired {
+            return;
+        }
+        self.ceilings_seen = ceilings;
+        let mut parked = std::mem::take(&mut self.parked);
+        parked.retain(|&(index, id, until)| {
+            let Some(conn) = self.conns.get_mut(index).filter(|c| c.id() == id) else {
+                return false; // closed meanwhile
+            };
+            let mut ctx = ctx!(self);
+            let outcome = conn.deliver(SharedResult::Retry { expired: until <= now }, 0, &mut ctx);
+            if let Outcome::Close(reason) = outcome {
+                self.close(index, reason);
+                return false;
+            }
+            let conn = self.conns.get_mut(index);
+            match conn {
+                Some(conn) if !conn.has_deferred() => {
+                    conn.take_unsent(); // off `waiting` for good: it may be parked again later
+                    false
+                }
+                _ => true,
+            }
+        });
+        self.parked = parked;
+    }
+
     fn deliver(&mut self, index: usize, id: u64, (count, result): (usize, SharedResult)) {
         let Some(conn) = self.conns.get_mut(index).filter(|c| c.id() == id) else {
             return; // closed while waiting: its values are simply never shown (never reused)
@@ -285,8 +340,9 @@ impl Worker {
     }
 }
 
-fn mode(batches: &Option<Batches>) -> Mode {
+fn mode(batches: &Option<Batches>, durable: bool) -> Mode {
     match batches {
+        None if durable => Mode::Durable,
         None => Mode::Memory,
         Some(b) => Mode::Redis { ready: b.is_ready(), last: b.last_seen() },
     }

@@ -7,7 +7,6 @@
 #[path = "../support/mod.rs"]
 mod support;
 
-mod cluster;
 mod scenarios;
 
 use std::sync::{Mutex, MutexGuard};

@@ -1,17 +1,14 @@
-//! The failure scenarios of issue 14, each against a fresh cluster. Every assertion is about what clients saw:
-//! only 200s and 503s, and no value twice across every process.
+//! The failure scenarios of issue 14, each against a fresh cluster. Every assertion is about what clients saw,
+//! checked over the whole history: only 200s and 503s, no value twice across every process, real-time order.
 
-use std::collections::BTreeMap;
-use std::io::{BufReader, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use crate::cluster::{Cluster, Node, DOWN_AFTER_MILLIS};
 use crate::serial;
-use crate::support::{eventually, get, read_response, Server};
+use crate::support::history::{History, Report};
+use crate::support::load::{self, LoadSpec};
+use crate::support::redis::{info_field, Ha, Redis, DOWN_AFTER_MILLIS};
+use crate::support::{eventually, get, Server};
 
 /// A failover: down-after, the election (a few hundred ms, or a retry after a split vote) and the
 /// reconfiguration. Generous: this is a deadline, not the figure (which is printed). On a machine so loaded
@@ -24,7 +21,7 @@ const FAILOVER_DEADLINE: Duration = Duration::from_secs(90);
 const BACKOFF_AFTER_503: Duration = Duration::from_millis(20);
 
 /// A counter process in Sentinel mode, every worker's link ready.
-fn pod(cluster: &Cluster, extra: &[&str], env: &[(&str, &str)]) -> Server {
+fn pod(cluster: &Ha, extra: &[&str], env: &[(&str, &str)]) -> Server {
     let sentinels = cluster.sentinel_list();
     let mut args = vec!["--backend", "redis", "--redis-sentinels", &sentinels, "--redis-master-name", "counter"];
     args.extend_from_slice(extra);
@@ -34,10 +31,7 @@ fn pod(cluster: &Cluster, extra: &[&str], env: &[(&str, &str)]) -> Server {
 }
 
 fn wait_connected(server: &Server) {
-    let logs = server.log_text();
-    let workers: usize = logs.split("workers=").nth(1).and_then(|s| s.split(' ').next()?.parse().ok()).unwrap();
-    let connected = || server.log_text().matches("msg=\"redis connected\"").count() >= workers;
-    assert!(eventually(Duration::from_secs(20), connected), "pod never ready:\n{}", server.log_text());
+    assert!(server.wait_redis_connected(Duration::from_secs(20)), "pod never ready:\n{}", server.log_text());
 }
 
 /// The sum of every sample of a metric whose line starts with `series` (name, optionally with labels).
@@ -50,81 +44,40 @@ fn metric(server: &Server, series: &str) -> u64 {
         .sum::<f64>() as u64
 }
 
-/// What one client saw: (status, counter if 200).
-type Seen = Vec<(u16, Option<u64>)>;
-
-/// Keep-alive clients sending pipelined GET /status to `addrs` until `stop`. A connection error (never
-/// expected: the counter processes stay up) fails the test through the join.
-struct Load {
-    stop: Arc<AtomicBool>,
-    ok: Arc<AtomicU64>,
-    threads: Vec<JoinHandle<Seen>>,
-}
+/// Keep-alive clients (tests/support/load.rs: some pipelining, reconnecting after a close, backing off after a
+/// 503) sending GET /status to `addrs`, with this file's deadline.
+struct Load(load::Load);
 
 impl Load {
     fn start(addrs: &[SocketAddr], clients: usize) -> Load {
-        let stop = Arc::new(AtomicBool::new(false));
-        let ok = Arc::new(AtomicU64::new(0));
-        let threads = (0..clients)
-            .map(|i| {
-                let (addr, stop, ok) = (addrs[i % addrs.len()], Arc::clone(&stop), Arc::clone(&ok));
-                std::thread::spawn(move || client(addr, &stop, &ok, 1 + i % 4))
-            })
-            .collect();
-        Load { stop, ok, threads }
+        let spec =
+            LoadSpec { clients, pipeline: 4, pace: Duration::ZERO, backoff: BACKOFF_AFTER_503, ..LoadSpec::default() };
+        Load(load::Load::start(addrs, spec))
     }
 
     /// Waits until clients saw `n` more 200s than now.
     fn wait_for_200s(&self, n: u64) -> bool {
-        let target = self.ok.load(Ordering::Relaxed) + n;
-        eventually(FAILOVER_DEADLINE, || self.ok.load(Ordering::Relaxed) >= target)
+        self.0.wait_for_200s(n, FAILOVER_DEADLINE)
     }
 
-    fn finish(self) -> Seen {
-        self.stop.store(true, Ordering::Relaxed);
-        self.threads.into_iter().flat_map(|t| t.join().expect("a client failed")).collect()
+    fn finish(self) -> History {
+        self.0.finish()
     }
 }
 
-fn client(addr: SocketAddr, stop: &AtomicBool, ok: &AtomicU64, pipeline: usize) -> Seen {
-    let mut seen = Vec::new();
-    let mut r = BufReader::new(TcpStream::connect(addr).unwrap());
-    r.get_mut().set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    while !stop.load(Ordering::Relaxed) {
-        r.get_mut().write_all(b"GET /status HTTP/1.1\r\nHost: a\r\n\r\n".repeat(pipeline).as_slice()).unwrap();
-        for _ in 0..pipeline {
-            let resp = read_response(&mut r, false).expect("a response, not a hang or a close");
-            let value = (resp.status == 200).then(|| resp.json()["counter"].as_u64().unwrap());
-            if resp.status == 200 {
-                ok.fetch_add(1, Ordering::Relaxed);
-            } else {
-                assert_eq!((resp.status, resp.header("retry-after")), (503, Some("1")), "only 200s and 503s");
-            }
-            seen.push((resp.status, value));
-        }
-        if seen.last().is_some_and(|(status, _)| *status == 503) {
-            std::thread::sleep(BACKOFF_AFTER_503);
-        }
-    }
-    seen
-}
-
-/// Every 200's value, checked unique across all clients of all processes; returns (values, 503 count).
-fn assert_no_value_twice(seen: &Seen) -> (Vec<u64>, usize) {
-    let mut count: BTreeMap<u64, usize> = BTreeMap::new();
-    for v in seen.iter().filter_map(|(_, v)| *v) {
-        *count.entry(v).or_default() += 1;
-    }
-    let twice: Vec<_> = count.iter().filter(|(_, n)| **n > 1).map(|(v, _)| *v).take(10).collect();
-    assert!(twice.is_empty(), "values handed out twice: {twice:?} (of {} values)", count.len());
-    let unavailable = seen.iter().filter(|(s, _)| *s == 503).count();
-    (count.into_keys().collect(), unavailable)
+/// The whole history checked (tests/support/history.rs): no value twice across all processes, real-time order,
+/// each connection's values rising, every request answered or closed within 10 s, only 200s and 503s.
+fn assert_no_value_twice(history: &History) -> Report {
+    let report = history.check();
+    report.assert_clean();
+    assert_eq!(report.closed, 0, "the counter processes stay up: no connection closes\n{report}");
+    report
 }
 
 #[test]
 fn redis_ha_primary_sigkill_under_load_is_followed_and_no_value_is_handed_out_twice() {
     let _turn = serial();
-    let mut cluster = Cluster::start(2, 3, None);
+    let mut cluster = Ha::start(2, 3, None);
     let pods: Vec<Server> = (0..3).map(|_| pod(&cluster, &["--workers", "2"], &[])).collect();
     assert!(pods[0].log_text().contains("wait=1"), "N = 1 by default with Sentinels");
     let addrs: Vec<SocketAddr> = pods.iter().map(|p| p.addr).collect();
@@ -143,12 +96,13 @@ fn redis_ha_primary_sigkill_under_load_is_followed_and_no_value_is_handed_out_tw
     assert!(load.wait_for_200s(300), "no load after the failover");
     let seen = load.finish();
 
-    let (values, unavailable) = assert_no_value_twice(&seen);
+    let report = assert_no_value_twice(&seen);
     let primary = &cluster.nodes[promoted().unwrap()];
-    let highest = *values.last().unwrap();
+    let highest = report.highest.unwrap();
     println!(
-        "{} values handed out, {unavailable} 503s; highest {highest}, new primary at {}",
-        values.len(),
+        "{} values handed out, {} 503s; highest {highest}, new primary at {}",
+        report.values,
+        report.unavailable,
         primary.counter()
     );
     assert!(primary.counter() >= highest, "the new primary holds every value handed out");
@@ -173,7 +127,7 @@ fn redis_ha_primary_sigkill_under_load_is_followed_and_no_value_is_handed_out_tw
 #[test]
 fn redis_ha_lagging_replicas_then_primary_sigkill_with_wait_hands_nothing_out_twice() {
     let _turn = serial();
-    let mut cluster = Cluster::start(2, 3, None);
+    let mut cluster = Ha::start(2, 3, None);
     let pods: Vec<Server> =
         (0..2).map(|_| pod(&cluster, &["--workers", "2", "--redis-wait-replicas", "1"], &[])).collect();
     let addrs: Vec<SocketAddr> = pods.iter().map(|p| p.addr).collect();
@@ -205,20 +159,21 @@ fn redis_ha_lagging_replicas_then_primary_sigkill_with_wait_hands_nothing_out_tw
     );
     assert!(load.wait_for_200s(200), "not serving after the failover");
     let seen = load.finish();
-    let (values, unavailable) = assert_no_value_twice(&seen);
+    let report = assert_no_value_twice(&seen);
     let primary = &cluster.nodes[cluster.agreed_primary().unwrap()];
     println!(
-        "lagging replicas: old primary reached {before_kill}, {} values handed out, {unavailable} 503s, new primary at {}",
-        values.len(),
+        "lagging replicas: old primary reached {before_kill}, {} values handed out, {} 503s, new primary at {}",
+        report.values,
+        report.unavailable,
         primary.counter()
     );
-    assert!(unavailable > 0, "unacknowledged batches answered 503");
+    assert!(report.unavailable > 0, "unacknowledged batches answered 503");
 }
 
 #[test]
 fn redis_ha_old_primary_restarted_is_demoted_and_never_used() {
     let _turn = serial();
-    let mut cluster = Cluster::start(2, 3, None);
+    let mut cluster = Ha::start(2, 3, None);
     let server = pod(&cluster, &["--workers", "2"], &[]);
     let load = Load::start(&[server.addr], 4);
     assert!(load.wait_for_200s(200));
@@ -246,10 +201,9 @@ fn redis_ha_replicaof_on_the_primary_is_readonly_then_the_link_reconnects_and_co
     let _turn = serial();
     // A plain URL, as a managed service's endpoint: the node behind it stops being the primary and becomes
     // one again, and the client only sees errors and closed connections.
-    let a = Node::start(None, &[]);
-    let b = Node::start(Some(a.port), &[]);
-    let synced =
-        || crate::cluster::info_field(&b.cli(&["INFO", "replication"]), "master_link_status").as_deref() == Some("up");
+    let a = Redis::shipped(None, &[]);
+    let b = Redis::shipped(Some(&a), &[]);
+    let synced = || info_field(&b.cli(&["INFO", "replication"]), "master_link_status").as_deref() == Some("up");
     assert!(eventually(Duration::from_secs(20), synced));
     let url = format!("redis://127.0.0.1:{}", a.port);
     // WAIT 1: what was handed out is on the replica, whatever the switch loses.
@@ -275,16 +229,16 @@ fn redis_ha_replicaof_on_the_primary_is_readonly_then_the_link_reconnects_and_co
     assert_eq!(b.cli(&["REPLICAOF", "127.0.0.1", &a.port.to_string()]).trim(), "OK");
     assert!(load.wait_for_200s(200), "the link never continued:\n{}", server.log_text());
     let after = load.finish();
-    let (before, _) = assert_no_value_twice(&before);
-    let all: Seen = before.iter().map(|v| (200, Some(*v))).chain(after.iter().copied()).collect();
-    let (_, unavailable) = assert_no_value_twice(&all);
-    assert!(unavailable > 0, "the READONLY batches answered 503");
+    let mut all = before;
+    all.extend(after.records);
+    let report = assert_no_value_twice(&all);
+    assert!(report.unavailable > 0, "the READONLY batches answered 503");
 }
 
 /// The replica's replication offset reached the primary's (`WAIT` from a client that wrote nothing proves
 /// nothing: it waits only for that client's own writes).
-fn caught_up(primary: &Node, replica: &Node) -> bool {
-    let offset = |n: &Node, field| crate::cluster::info_field(&n.cli(&["INFO", "replication"]), field);
+fn caught_up(primary: &Redis, replica: &Redis) -> bool {
+    let offset = |n: &Redis, field| info_field(&n.cli(&["INFO", "replication"]), field);
     let target = offset(primary, "master_repl_offset");
     target.is_some() && offset(replica, "slave_repl_offset") == target
 }
@@ -292,7 +246,7 @@ fn caught_up(primary: &Node, replica: &Node) -> bool {
 #[test]
 fn redis_ha_all_sentinels_down_is_503_and_not_ready_until_one_returns() {
     let _turn = serial();
-    let mut cluster = Cluster::start(2, 3, None);
+    let mut cluster = Ha::start(2, 3, None);
     let server = pod(&cluster, &["--workers", "2"], &[]);
     assert_eq!(get(&server, "/status").status, 200);
     for s in &mut cluster.sentinels {
@@ -315,7 +269,7 @@ fn redis_ha_all_sentinels_down_is_503_and_not_ready_until_one_returns() {
 #[test]
 fn redis_ha_sentinel_password_right_one_works_wrong_one_is_503_and_logged() {
     let _turn = serial();
-    let cluster = Cluster::start(2, 3, Some("s3ntinel"));
+    let cluster = Ha::start(2, 3, Some("s3ntinel"));
     let good = pod(&cluster, &["--workers", "1"], &[("REDIS_SENTINEL_PASSWORD", "s3ntinel")]);
     assert_eq!(get(&good, "/status").status, 200);
     let sentinels = cluster.sentinel_list();
@@ -335,16 +289,18 @@ fn redis_ha_sentinel_password_right_one_works_wrong_one_is_503_and_logged() {
 }
 
 #[test]
-fn redis_ha_tripwire_refuses_values_already_handed_out_then_resumes_above_them() {
+fn redis_ha_restart_empty_skips_ahead_and_resumes_above_every_value_without_the_tripwire() {
     let _turn = serial();
     // No AOF and no replica: a restart empties the counter, the way a failover to a replica that lacked the
-    // increments, or a restore from an old file, would set it back.
-    let mut node = Node::start(None, &["--appendonly", "no", "--min-replicas-to-write", "0"]);
+    // increments, or a restore from an old file, would set it back. The first write through the new process
+    // skips the gap, so the worker resumes above its mark at once and its tripwire (the last line of
+    // defence) never fires.
+    let mut node = Redis::shipped(None, &["--appendonly", "no", "--min-replicas-to-write", "0"]);
     let url = format!("redis://127.0.0.1:{}", node.port);
     let server = Server::start_with(&["--backend", "redis", "--redis-url", &url, "--workers", "1"], &[]);
     wait_connected(&server);
     let values: Vec<u64> = (0..50).map(|_| get(&server, "/status").json()["counter"].as_u64().unwrap()).collect();
-    assert_eq!(values.last(), Some(&50));
+    let before = *values.last().unwrap();
     node.kill();
     node.spawn();
     let mut next = None;
@@ -354,9 +310,54 @@ fn redis_ha_tripwire_refuses_values_already_handed_out_then_resumes_above_them()
         r.status == 200
     });
     assert!(resumed, "never resumed:\n{}", server.log_text());
-    assert!(next.unwrap() > 50, "resumed above every value handed out, at {next:?}");
-    let trips = metric(&server, "counter_redis_tripwire_total");
-    assert!(trips >= 1, "tripwire metric");
-    let lines = server.log_text().matches("msg=\"tripwire:").count();
-    assert_eq!(lines as u64, trips, "one log line per occurrence");
+    assert!(next.unwrap() > before, "resumed above every value handed out, at {next:?}");
+    assert_eq!(metric(&server, "counter_redis_tripwire_total"), 0, "{}", server.log_text());
+    let skips = server.log_text().matches("counter skipped ahead").count();
+    assert_eq!(skips, 2, "one skip per Redis process: {}", server.log_text());
+}
+
+#[test]
+fn redis_ha_primary_and_acknowledging_replica_die_together_the_lagging_one_skips_ahead() {
+    let _turn = serial();
+    let mut cluster = Ha::start(2, 3, None);
+    let gap = ["--workers", "2", "--redis-skip-gap", "1000000"];
+    let pods: Vec<Server> = (0..3).map(|_| pod(&cluster, &gap, &[])).collect();
+    assert!(pods[0].log_text().contains("wait=1"), "N = 1 by default with Sentinels");
+    let addrs: Vec<SocketAddr> = pods.iter().map(|p| p.addr).collect();
+    let spec = LoadSpec { clients: 6, pipeline: 4, backoff: BACKOFF_AFTER_503, ..LoadSpec::default() };
+    let load = load::Load::start(&addrs, spec);
+    assert!(load.wait_for_200s(300, FAILOVER_DEADLINE), "no load before the lag");
+
+    // nodes[2] stops taking the stream (24 MB behind it so the increments stay in the primary's buffer);
+    // nodes[1] acknowledges every batch, so WAIT 1 is met and values keep flowing.
+    cluster.nodes[2].signal(libc::SIGSTOP);
+    let big = "x".repeat(100_000);
+    cluster.nodes[0].pipe(&(0..240).map(|i| format!("SET lag{i} {big}\n")).collect::<String>());
+    assert!(load.wait_for_200s(1000, FAILOVER_DEADLINE), "WAIT 1 not met by the up-to-date replica");
+    let acknowledged = cluster.nodes[1].counter();
+
+    // The primary and the acknowledging replica die together; the lagging one is all that is left.
+    cluster.nodes[0].kill();
+    cluster.nodes[1].kill();
+    cluster.nodes[2].signal(libc::SIGCONT);
+    let killed = Instant::now();
+    let promoted = || cluster.agreed_primary() == Some(2);
+    assert!(eventually(FAILOVER_DEADLINE, promoted), "the lagging replica was not promoted\n{}", cluster.logs());
+    let lagging = cluster.nodes[2].counter();
+    // min-replicas-to-write 1: the new primary writes once a replica is back (the dead one, resynced from it).
+    cluster.nodes[1].spawn();
+    assert!(load.wait_for_200s(300, FAILOVER_DEADLINE), "not serving after the failover");
+    let flowed = killed.elapsed();
+    let history = load.finish();
+    let report = history.check();
+    let skips: usize = pods.iter().map(|p| p.log_text().matches("counter skipped ahead").count()).sum();
+    let tripwires: u64 = pods.iter().map(|p| metric(p, "counter_redis_tripwire_total")).sum();
+    println!(
+        "primary + acknowledging replica killed: acknowledged {acknowledged}, the promoted replica had {lagging} \
+         ({} behind); {} violations, 200s again {flowed:?} after the kill, skips {skips}, tripwires {tripwires}",
+        acknowledged.saturating_sub(lagging),
+        report.violation_count()
+    );
+    report.assert_clean();
+    assert!(skips >= 2, "a skip on the first primary and one on the promoted replica");
 }

@@ -33,8 +33,62 @@ pub const CASES: &[Case] = &[
     ok("unknown path", b"GET /nope HTTP/1.1\r\nHost: a\r\n\r\n", 404),
     ok("case matters in paths", b"GET /Health HTTP/1.1\r\nHost: a\r\n\r\n", 404),
     ok("other method", b"DELETE /health HTTP/1.1\r\nHost: a\r\n\r\n", 405),
-    // RFC 9110 §9.1: method names are case-sensitive.
-    ok("lowercase method", b"get /health HTTP/1.1\r\nHost: a\r\n\r\n", 405),
+    // RFC 9110 §9.1: method names are case-sensitive, so `get` is a method this server does not recognise: 501
+    // (§15.6.2), on any path; the request is well framed, so the connection lives on.
+    ok("lowercase method", b"get /health HTTP/1.1\r\nHost: a\r\n\r\n", 501),
+    ok("unknown method", b"BREW /health HTTP/1.1\r\nHost: a\r\n\r\n", 501),
+    ok("unknown method on an unknown path", b"BREW /nope HTTP/1.1\r\nHost: a\r\n\r\n", 501),
+    // Methods RFC 9110 defines (and PATCH) are recognised: 405 on an endpoint, 404 elsewhere.
+    ok("patch", b"PATCH /health HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", 405),
+    ok("options on an endpoint", b"OPTIONS /health HTTP/1.1\r\nHost: a\r\n\r\n", 405),
+    ok("options on an unknown path", b"OPTIONS /nope HTTP/1.1\r\nHost: a\r\n\r\n", 404),
+    // RFC 9110 §9.3.7: OPTIONS * asks about the server as a whole: 200, Allow, no content (as Go's net/http,
+    // under Traefik, answers it).
+    ok("options asterisk", b"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", 200),
+    ok("asterisk with another method", b"GET * HTTP/1.1\r\nHost: a\r\n\r\n", 404),
+    // RFC 3986 §6.2.2 normalization before routing, as Traefik v3 and nginx do: unreserved escapes decoded, dot
+    // segments removed, repeated slashes merged. Reserved escapes stay: %2F is not a slash.
+    ok("percent-encoded unreserved", b"GET /%68ealth HTTP/1.1\r\nHost: a\r\n\r\n", 200),
+    ok("double slash", b"GET //health HTTP/1.1\r\nHost: a\r\n\r\n", 200),
+    ok("dot segment", b"GET /./health HTTP/1.1\r\nHost: a\r\n\r\n", 200),
+    ok("dot-dot segment", b"GET /x/../health HTTP/1.1\r\nHost: a\r\n\r\n", 200),
+    ok("dot-dot above the root", b"GET /../health HTTP/1.1\r\nHost: a\r\n\r\n", 200),
+    ok("encoded dot-dot", b"GET /x/%2e%2E/health HTTP/1.1\r\nHost: a\r\n\r\n", 200),
+    ok("encoded slash stays encoded", b"GET /%2Fhealth HTTP/1.1\r\nHost: a\r\n\r\n", 404),
+    ok("trailing slash", b"GET /health/ HTTP/1.1\r\nHost: a\r\n\r\n", 404),
+    ok("malformed escape", b"GET /%zzhealth HTTP/1.1\r\nHost: a\r\n\r\n", 404),
+    // RFC 9110 §10.1.1: with `Expect: 100-continue` the client waits for a 100 before its body. No endpoint
+    // takes a body, so the final status goes out at once; the client may or may not send the body after it, so
+    // the connection closes (the linger discards the body). The same whether the body came along or not.
+    closes(
+        "expect 100-continue, body held back",
+        b"POST /health HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
+        405,
+    ),
+    closes(
+        "expect 100-continue, body sent anyway",
+        b"POST /health HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\nContent-Length: 5\r\n\r\nhello",
+        405,
+    ),
+    closes(
+        "expect 100-continue on an endpoint that answers",
+        b"GET /health HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
+        200,
+    ),
+    closes(
+        "expect 100-continue on an unknown path",
+        b"PUT /nope HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n",
+        404,
+    ),
+    // Nothing to wait for without a body; HTTP/1.0 cannot expect a 100 (§10.1.1): both are ordinary requests.
+    ok("expect 100-continue without a body", b"GET /health HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n\r\n", 200),
+    ok(
+        "expect 100-continue from http/1.0",
+        b"POST /health HTTP/1.0\r\nConnection: keep-alive\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi",
+        405,
+    ),
+    // Any other expectation is ignored (RFC 9110 §10.1.1 allows, not requires, a 417), as nginx does.
+    ok("other expectation", b"GET /health HTTP/1.1\r\nHost: a\r\nExpect: something\r\n\r\n", 200),
     // A small body is read and discarded; the request is well framed, so the connection lives on.
     ok("post with small body", b"POST /health HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello", 405),
     // RFC 9110 §8.6: Content-Length = 1*DIGIT, so leading zeros are digits.

@@ -14,7 +14,9 @@ fn check(case: &Case, r: &Response) {
     assert_eq!(r.closes(), case.closes, "{}: Connection: close header", case.name);
     if !case.head {
         assert_eq!(r.header("content-length").unwrap(), r.body.len().to_string(), "{}", case.name);
-        assert!(r.header("content-type").unwrap().starts_with("application/json"), "{}", case.name);
+        if !r.body.is_empty() {
+            assert!(r.header("content-type").unwrap().starts_with("application/json"), "{}", case.name);
+        }
     }
 }
 
@@ -27,7 +29,12 @@ fn table_against_the_parser() {
         let answered = app.answer(case.raw, &mut dates, &mut out);
         assert_eq!(answered.requests, 1, "{}", case.name);
         assert_eq!(answered.close, case.closes, "{}", case.name);
-        assert_eq!(answered.consumed, case.raw.len(), "{}", case.name);
+        // A request that expected 100-continue is answered on its head: a body sent anyway is left unread,
+        // for the linger to discard.
+        let expects = case.closes && case.raw.windows(13).any(|w| w.eq_ignore_ascii_case(b"expect: 100-c"));
+        let head = case.raw.windows(4).position(|w| w == b"\r\n\r\n").map_or(0, |at| at + 4);
+        let consumed = if expects { head } else { case.raw.len() };
+        assert_eq!(answered.consumed, consumed, "{}", case.name);
         let r = read_response(&mut Cursor::new(&out), case.head).expect(case.name);
         check(case, &r);
         if !case.closes {

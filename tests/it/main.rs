@@ -6,11 +6,10 @@ mod cluster;
 mod concurrency;
 mod curl;
 mod endpoints;
+mod expect;
 mod failover;
 mod framing;
 mod history;
-#[path = "../support/hostile_redis.rs"]
-mod hostile_redis;
 mod hostile_redis_link;
 mod metrics;
 mod os;
@@ -19,6 +18,7 @@ mod prometheus;
 mod redis;
 mod redis_link;
 mod shutdown;
+mod skip_ahead;
 #[path = "../support/mod.rs"]
 mod support;
 mod timeouts;

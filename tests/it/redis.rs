@@ -5,93 +5,13 @@
 use std::collections::BTreeSet;
 use std::io::{BufReader, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::support::{eventually, get, read_response, Server};
 
-/// A redis-server child on 127.0.0.1; killed on drop.
-pub struct Redis {
-    child: Option<Child>,
-    pub port: u16,
-    dir: PathBuf,
-    args: Vec<String>,
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-impl Redis {
-    pub fn start(extra: &[&str]) -> Redis {
-        let port = free_port();
-        let dir = std::env::temp_dir().join(format!("counter-redis-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut args: Vec<String> =
-            ["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--dir", dir.to_str().unwrap()]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
-        args.extend(extra.iter().map(|s| s.to_string()));
-        let mut r = Redis { child: None, port, dir, args };
-        r.spawn();
-        r
-    }
-
-    fn spawn(&mut self) {
-        let child = Command::new("redis-server")
-            .args(&self.args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server is installed (make test / .ci/run install it)");
-        self.child = Some(child);
-        let port = self.port;
-        assert!(eventually(Duration::from_secs(10), || self.cli(&["PING"]).trim() == "PONG"), "redis on {port}");
-    }
-
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    pub fn cli(&self, args: &[&str]) -> String {
-        let mut cmd = Command::new("redis-cli");
-        cmd.args(["-h", "127.0.0.1", "-p", &self.port.to_string()]);
-        if let Some(pw) = self.args.iter().position(|a| a == "--requirepass").map(|i| self.args[i + 1].clone()) {
-            cmd.args(["--no-auth-warning", "-a", &pw]);
-        }
-        let out = cmd.args(args).output().expect("redis-cli");
-        String::from_utf8_lossy(&out.stdout).to_string()
-    }
-
-    fn kill(&mut self, signal: i32) {
-        if let Some(mut child) = self.child.take() {
-            // SAFETY: kill(2) on our own child's pid.
-            unsafe { libc::kill(child.id() as i32, signal) };
-            let _ = child.wait();
-        }
-    }
-
-    /// Script calls Redis executed (EVALSHA + EVAL).
-    fn script_calls(&self) -> u64 {
-        let stats = self.cli(&["INFO", "commandstats"]);
-        stats
-            .lines()
-            .filter(|l| l.starts_with("cmdstat_evalsha:") || l.starts_with("cmdstat_eval:"))
-            .filter_map(|l| l.split("calls=").nth(1)?.split(',').next()?.parse::<u64>().ok())
-            .sum()
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        self.kill(libc::SIGKILL);
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+pub use crate::support::redis::{free_port, Redis};
 
 pub fn pod(redis: &Redis, extra: &[&str]) -> Server {
     let url = redis.url();
@@ -99,10 +19,7 @@ pub fn pod(redis: &Redis, extra: &[&str]) -> Server {
     args.extend_from_slice(extra);
     let server = Server::start_with(&args, &[]);
     // Each worker has its own link: wait until every one of them is connected.
-    let logs = server.log_text();
-    let workers: usize = logs.split("workers=").nth(1).and_then(|s| s.split(' ').next()?.parse().ok()).unwrap();
-    let connected = || server.log_text().matches("msg=\"redis connected\"").count() >= workers;
-    assert!(eventually(Duration::from_secs(10), connected), "pod never ready");
+    assert!(server.wait_redis_connected(Duration::from_secs(10)), "pod never ready");
     server
 }
 
@@ -168,7 +85,9 @@ fn redis_three_pods_share_one_counter() {
         })
         .collect();
     let set = assert_distinct(&all);
-    assert_eq!(set, (1..=all.len() as u64).collect::<BTreeSet<_>>(), "exactly 1..N across all pods");
+    // A Redis never written through before: the first call skipped the gap (docs/redis-ha.md), then 1..N.
+    let gap = counter::limits::REDIS_SKIP_GAP;
+    assert_eq!(set, (gap + 1..=gap + all.len() as u64).collect::<BTreeSet<_>>(), "exactly 1..N past the gap");
     // /statusV2 stays each pod's own mutex counter.
     assert_eq!(get(&pods[0], "/statusV2").json()["counter"], 1);
     assert_eq!(get(&pods[1], "/statusV2").json()["counter"], 1);
@@ -192,6 +111,36 @@ fn redis_batching_one_script_call_per_pipelined_read() {
     assert!(calls >= 1 && calls <= 2 * ROUNDS as u64, "{calls} script calls for {ROUNDS} pipelined rounds of 16");
 }
 
+/// `Expect: 100-continue` in redis mode: the deferred GET /status requests before it and the expecting one are
+/// answered in order from their batch, the expecting one closes the connection, and nothing after it is read.
+#[test]
+fn redis_expect_100_continue_answers_in_order_then_closes() {
+    let redis = Redis::start(&[]);
+    let server = pod(&redis, &["--workers", "1"]);
+    let mut r = BufReader::new(TcpStream::connect(server.addr).unwrap());
+    r.get_mut().set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let raw = [
+        &b"GET /status HTTP/1.1\r\nHost: a\r\n\r\n"[..],
+        b"GET /health HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"GET /status HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"GET /status HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
+        b"GET /status HTTP/1.1\r\nHost: a\r\n\r\n",
+    ]
+    .concat();
+    r.get_mut().write_all(&raw).unwrap();
+    let mut values = Vec::new();
+    for (i, expect_close) in [false, false, false, true].into_iter().enumerate() {
+        let resp = read_response(&mut r, false).expect("response");
+        assert_eq!((resp.status, resp.closes()), (200, expect_close), "response {i}");
+        if i != 1 {
+            values.push(resp.json()["counter"].as_u64().unwrap());
+        }
+    }
+    let gap = counter::limits::REDIS_SKIP_GAP; // the first write through a fresh Redis skips it
+    assert_eq!(values, [gap + 1, gap + 2, gap + 3], "in request order");
+    assert!(read_response(&mut r, false).is_none(), "nothing answered after the final response");
+}
+
 #[test]
 fn redis_kill_under_load_gives_503s_then_recovers_without_duplicates() {
     let mut redis = Redis::start(&["--appendonly", "yes", "--appendfsync", "always"]);
@@ -213,7 +162,7 @@ fn redis_kill_under_load_gives_503s_then_recovers_without_duplicates() {
         })
         .collect();
     std::thread::sleep(Duration::from_millis(500));
-    redis.kill(libc::SIGKILL);
+    redis.kill();
     assert!(eventually(Duration::from_secs(10), || get(&server, "/status").status == 503));
     assert_eq!(get(&server, "/ready").status, 503, "not ready while Redis is down");
     std::thread::sleep(Duration::from_millis(500));
@@ -242,7 +191,7 @@ fn redis_graceful_restart_with_aof_continues_the_count() {
     let mut redis = Redis::start(&["--appendonly", "yes"]);
     let server = pod(&redis, &["--workers", "1"]);
     let before: Vec<u64> = client(server.addr, 50, 5).into_iter().map(|(_, v)| v.unwrap()).collect();
-    redis.kill(libc::SIGTERM);
+    redis.stop_with(libc::SIGTERM);
     redis.spawn();
     assert!(eventually(Duration::from_secs(10), || get(&server, "/ready").status == 200));
     let after: Vec<u64> = client(server.addr, 50, 5).into_iter().map(|(_, v)| v.unwrap()).collect();
@@ -262,7 +211,7 @@ fn redis_script_flush_fails_only_the_batch_that_met_it_then_serves() {
     assert!(failed <= 4, "{failed} 503s: only the batch that met NOSCRIPT may fail");
     let values: Vec<u64> = after.iter().filter_map(|(_, v)| *v).collect();
     assert!(values.windows(2).all(|w| w[0] < w[1]), "one connection's values increase: {values:?}");
-    assert!(values.first() > Some(&10), "no value handed out twice");
+    assert!(values.first() > Some(&(counter::limits::REDIS_SKIP_GAP + 10)), "no value handed out twice");
     assert_eq!(after.last().unwrap().0, 200);
     assert!(server.log_text().contains("NOSCRIPT"), "the refusal is logged");
 }
@@ -271,19 +220,17 @@ fn redis_script_flush_fails_only_the_batch_that_met_it_then_serves() {
 fn redis_hung_server_times_out_to_503_not_a_hang() {
     let mut redis = Redis::start(&[]);
     let server = pod(&redis, &["--workers", "1"]);
-    let pid = redis.child.as_ref().unwrap().id() as i32;
-    // SAFETY: signals to our own child.
-    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    redis.signal(libc::SIGSTOP);
     let start = Instant::now();
     let r = get(&server, "/status");
     let waited = start.elapsed();
-    unsafe { libc::kill(pid, libc::SIGCONT) };
+    redis.signal(libc::SIGCONT);
     assert_eq!(r.status, 503);
     // A hang, not a slow answer: the Redis timeout plus 10 s of slack for a loaded machine.
     let bound = Duration::from_millis(counter::limits::REDIS_TIMEOUT_MILLIS) + Duration::from_secs(10);
     assert!(waited < bound, "answered after {waited:?}");
     assert!(eventually(Duration::from_secs(10), || get(&server, "/status").status == 200));
-    redis.kill(libc::SIGKILL);
+    redis.kill();
 }
 
 #[test]
@@ -296,13 +243,9 @@ fn redis_down_at_start_is_not_ready_then_recovers() {
     assert_eq!((r.status, r.header("retry-after")), (503, Some("1")));
     assert_eq!(r.json()["error"], "counter backend unavailable");
     assert_eq!(get(&server, "/health").status, 200, "alive, just not ready");
-    let mut redis =
-        Redis { child: None, port, dir: std::env::temp_dir().join(format!("counter-redis-late-{port}")), args: vec![] };
-    redis.args =
-        ["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", ""].iter().map(|s| s.to_string()).collect();
-    redis.spawn();
+    let _redis = Redis::start_at(port, &[]);
     assert!(eventually(Duration::from_secs(10), || get(&server, "/ready").status == 200), "never recovered");
-    assert_eq!(next_value(&server), 1, "503s never consumed a value");
+    assert_eq!(next_value(&server), counter::limits::REDIS_SKIP_GAP + 1, "503s never consumed a value");
 }
 
 #[test]

@@ -103,6 +103,8 @@ pub struct Report {
     pub violations: Vec<Violation>,
     /// The highest value handed out.
     pub highest: Option<u64>,
+    /// The earliest `sent`: records print their times relative to it.
+    pub origin: Option<Instant>,
 }
 
 impl Report {
@@ -133,8 +135,32 @@ impl fmt::Display for Report {
             "violations: {} duplicate, {} real-time order, {} per-connection order, {} unanswered, {} bad status",
             self.duplicates, self.real_time, self.connection, self.unanswered, self.statuses
         )?;
+        let origin = self.origin.unwrap_or_else(Instant::now);
+        let show = |r: &Record| {
+            let at = |t: Instant| t.saturating_duration_since(origin).as_secs_f64();
+            let value = r.value.map_or("-".to_string(), |v| v.to_string());
+            format!(
+                "[client {} conn {} sent {:.6} s received {:.6} s {:?} value {value}]",
+                r.client,
+                r.conn,
+                at(r.sent),
+                at(r.received),
+                r.outcome
+            )
+        };
         for v in &self.violations {
-            writeln!(f, "  {v:?}")?;
+            let line = match v {
+                Violation::Duplicate { first, second } => format!("duplicate {} {}", show(first), show(second)),
+                Violation::RealTime { before, after } => {
+                    format!("real-time: {} received before {} was sent", show(before), show(after))
+                }
+                Violation::Connection { earlier, later } => {
+                    format!("connection: {} then {}", show(earlier), show(later))
+                }
+                Violation::Unanswered { record, waited } => format!("unanswered after {waited:?}: {}", show(record)),
+                Violation::Status { record } => format!("status: {}", show(record)),
+            };
+            writeln!(f, "  {line}")?;
         }
         Ok(())
     }
@@ -200,7 +226,8 @@ pub fn check(records: &[Record]) -> Report {
 
 /// The four checks over `records`; `pauses` are the windows in which the server process was stopped.
 pub fn check_with_pauses(records: &[Record], pauses: &[(Instant, Instant)]) -> Report {
-    let mut report = Report { requests: records.len(), ..Report::default() };
+    let origin = records.iter().map(|r| r.sent).min();
+    let mut report = Report { requests: records.len(), origin, ..Report::default() };
     for r in records {
         match (r.outcome, r.value) {
             (Outcome::Status(200), Some(_)) => report.values += 1,

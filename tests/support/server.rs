@@ -56,7 +56,13 @@ impl Server {
                 }
             }
         });
-        let addr = rx.recv_timeout(PATIENCE).expect("server did not log its address");
+        let Ok(addr) = rx.recv_timeout(PATIENCE) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            let _ = log_reader.join();
+            let logs = logs.lock().unwrap().join("\n");
+            panic!("server did not log its address:\n{logs}");
+        };
         Server { child, addr: addr.parse().expect("address"), logs, log_reader: Some(log_reader) }
     }
 
@@ -92,6 +98,18 @@ impl Server {
             std::thread::sleep(Duration::from_millis(20));
         }
         None
+    }
+
+    /// Worker threads, from the start-up log line.
+    pub fn workers(&self) -> usize {
+        let logs = self.log_text();
+        logs.split("workers=").nth(1).and_then(|s| s.split(' ').next()?.trim().parse().ok()).unwrap_or(1)
+    }
+
+    /// Waits up to `timeout` until every worker logged its Redis link connected (since the process started).
+    pub fn wait_redis_connected(&self, timeout: Duration) -> bool {
+        let workers = self.workers();
+        eventually(timeout, || self.log_text().matches("msg=\"redis connected\"").count() >= workers)
     }
 
     pub fn log_text(&self) -> String {
