@@ -11,7 +11,9 @@
 #   4. availability: in redis mode a PodDisruptionBudget and a
 #      HorizontalPodAutoscaler select/target the counter Deployment, which
 #      spreads softly over nodes and leaves its replica count to the
-#      autoscaler; in memory mode exactly one replica and neither of them;
+#      autoscaler; in memory mode exactly one replica and neither of them,
+#      and durable: the state file on a mounted PersistentVolumeClaim,
+#      strategy Recreate, fsGroup 65534, read-only root file system;
 #   5. only the counter is public: the Ingress routes exactly /status and
 #      /statusV2 (pathType Exact) to the counter Service's `http` port, and
 #      the ServiceMonitor (deploy/prometheus/servicemonitor.yaml) scrapes
@@ -141,7 +143,26 @@ if env.get("BACKEND") == "redis":
 else:
     if deploy["spec"].get("replicas") != 1 or of("HorizontalPodAutoscaler") or of("PodDisruptionBudget"):
         fail("memory mode must stay at exactly one replica, without an autoscaler or PodDisruptionBudget")
-    print("ok  memory mode: one replica, no autoscaler, no PodDisruptionBudget")
+    # Durable (docs/state-file.md): the state file on a PersistentVolumeClaim the pod mounts, Recreate (a
+    # ReadWriteOnce volume and a file one process locks), fsGroup 65534 so the non-root image can write it,
+    # and the read-only root file system kept.
+    pod = deploy["spec"]["template"]["spec"]
+    [container] = [c for c in pod["containers"] if c["name"] == "counter"]
+    claims = {p["metadata"]["name"] for p in of("PersistentVolumeClaim")}
+    volumes = {v["name"]: v["persistentVolumeClaim"]["claimName"] for v in pod.get("volumes", [])
+               if "persistentVolumeClaim" in v and v["persistentVolumeClaim"]["claimName"] in claims}
+    mounts = [m["mountPath"] for m in container.get("volumeMounts", []) if m["name"] in volumes]
+    state_file = env.get("STATE_FILE") or ""
+    if not any(state_file.startswith(m.rstrip("/") + "/") for m in mounts):
+        fail(f"memory mode: STATE_FILE {state_file!r} is not on a mounted PersistentVolumeClaim {mounts} {claims}")
+    if deploy["spec"].get("strategy", {}).get("type") != "Recreate":
+        fail("memory mode: strategy must be Recreate (ReadWriteOnce volume, one process per state file)")
+    if pod.get("securityContext", {}).get("fsGroup") != 65534:
+        fail("memory mode: the pod needs fsGroup 65534 so uid 65534 can write the volume")
+    if container.get("securityContext", {}).get("readOnlyRootFilesystem") is not True:
+        fail("memory mode: the root file system must stay read-only")
+    print(f"ok  memory mode: one replica, no autoscaler, no PodDisruptionBudget; STATE_FILE {state_file} on "
+          f"PersistentVolumeClaim {sorted(volumes.values())}, Recreate, fsGroup 65534, read-only root")
 PY2
 
 step "only the counter is public: Ingress paths, Service, ServiceMonitor"

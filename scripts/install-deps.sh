@@ -8,9 +8,11 @@ set -euo pipefail
 # service is not started by the tests, which run their own on a free port). openssl: the rediss:// tests make
 # their CA and certificates with it. faketime (and its libfaketime): tests/it/clock.rs steps the server's wall clock,
 # and so does `make nemesis` (tests/nemesis), which also builds its partitions from network namespaces (ip) and
-# nftables rules (nft).
+# nftables rules (nft). mkfs.ext4, filefrag, losetup, fallocate: tests/durable/disk.rs fails a state file's disk
+# for real (ext4 on a loop device over a tmpfs).
 declare -A PKG=([curl]=curl [wrk]=wrk [redis-server]=redis-server [redis-cli]=redis-tools [prometheus]=prometheus
-  [promtool]=prometheus [openssl]=openssl [faketime]=faketime [ip]=iproute2 [nft]=nftables)
+  [promtool]=prometheus [openssl]=openssl [faketime]=faketime [ip]=iproute2 [nft]=nftables
+  [mkfs.ext4]=e2fsprogs [filefrag]=e2fsprogs [losetup]=mount [fallocate]=util-linux)
 missing=()
 for prog in "${!PKG[@]}"; do
   command -v "$prog" >/dev/null 2>&1 || [[ " ${missing[*]} " == *" ${PKG[$prog]} "* ]] || missing+=("${PKG[$prog]}")

@@ -20,7 +20,8 @@ pub enum Mode {
     /// round trip).
     Redis { ready: bool, last: Snapshot },
     /// The in-process counters bounded by the state file's ceilings (`--state-file`): a GET of either counter
-    /// is answered at once while there is room, and deferred (like redis mode's) until the ceiling is raised.
+    /// is answered at once while there is room; one that finds its counter at the ceiling is deferred (like
+    /// redis mode's) until the ceiling is raised, and the connection's later requests wait behind it.
     Durable,
 }
 
@@ -95,8 +96,7 @@ enum Answer {
     Close,
     /// `--state-file`: the counter is at its ceiling; nothing was written, the request must wait for it.
     Exhausted(Which),
-    /// Put on the connection's `Deferred` ring to be answered later (redis mode's batch, or behind a request
-    /// already waiting for its ceiling).
+    /// Redis mode: put on the connection's `Deferred` ring for the worker's next batch.
     Deferred,
 }
 
@@ -297,22 +297,22 @@ impl App {
         while answered.consumed < input.len() && out.len() < OUTPUT_HIGH_WATER_BYTES {
             match parser.parse(&input[answered.consumed..]) {
                 Ok(Parsed::Complete { request, consumed }) => {
-                    // Redis mode defers every GET /status; durable mode only those behind one already waiting
-                    // (the rest try their counter in `respond_in` and wait only if it is at its ceiling).
-                    let waits = match mode {
-                        Mode::Memory => None,
-                        Mode::Durable if deferred.is_empty() => None,
-                        Mode::Redis { .. } | Mode::Durable => waits_for(mode, &request),
-                    };
-                    let answer = match waits {
-                        Some(which) => {
-                            if !deferred.push((persist_of(&request), which)) {
-                                break; // this client has enough in flight: the rest waits in its input
-                            }
-                            Answer::Deferred
+                    // Redis mode defers every GET /status. Durable mode defers only the request that found its
+                    // counter at the ceiling (`Answer::Exhausted` below); whatever follows it waits in the input,
+                    // unparsed, like anything behind a deferred request.
+                    let defer = matches!(mode, Mode::Redis { .. })
+                        && request.method == Method::Get
+                        && route(request.method, request.path)
+                            == (Route::Endpoint { endpoint: Endpoint::Status, head_only: false });
+                    let answer = if defer {
+                        if !deferred.push((persist_of(&request), Which::Status)) {
+                            break; // this client has enough in flight: the rest waits in its input
                         }
-                        None if !deferred.is_empty() => break, // behind a deferred response: keep the order
-                        None => self.respond_in(mode, stats, &request, dates, out),
+                        Answer::Deferred
+                    } else if !deferred.is_empty() {
+                        break; // behind a deferred response: wait, to keep responses in order
+                    } else {
+                        self.respond_in(mode, stats, &request, dates, out)
                     };
                     answered.consumed += consumed;
                     answered.requests += 1;
@@ -324,7 +324,7 @@ impl App {
                         }
                         Answer::Deferred | Answer::Exhausted(_) => {
                             if let Answer::Exhausted(which) = answer {
-                                // The first to wait on this connection: the ring is empty, so there is room.
+                                // The only one waiting on this connection: the ring was empty, so there is room.
                                 let pushed = deferred.push((persist_of(&request), which));
                                 debug_assert!(pushed);
                             }
@@ -426,19 +426,6 @@ impl App {
             close = persist == Persist::Close;
         }
         close
-    }
-}
-
-/// The counter a request waits for when it cannot be answered at once: a GET of `/status` in redis mode, of
-/// either counter in durable mode; never in memory mode.
-fn waits_for(mode: Mode, request: &Request<'_>) -> Option<Which> {
-    if mode == Mode::Memory || request.method != Method::Get {
-        return None;
-    }
-    match (mode, route(request.method, request.path)) {
-        (_, Route::Endpoint { endpoint: Endpoint::Status, head_only: false }) => Some(Which::Status),
-        (Mode::Durable, Route::Endpoint { endpoint: Endpoint::StatusV2, head_only: false }) => Some(Which::StatusV2),
-        _ => None,
     }
 }
 

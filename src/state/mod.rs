@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 
 use crate::counter::{AtomicCounter, MutexCounter};
 use crate::lifecycle::Lifecycle;
-use crate::limits::{STATE_AHEAD_MILLIS, STATE_BLOCK_MAX, STATE_BLOCK_MIN, STATE_POLL_MILLIS, STATE_RETRY_MILLIS};
+use crate::limits::{
+    STATE_AHEAD_MILLIS, STATE_BLOCK_MAX, STATE_BLOCK_MIN, STATE_POLL_MAX_MILLIS, STATE_POLL_MILLIS, STATE_RETRY_MILLIS,
+};
 use crate::log;
 use crate::metrics::StateMetrics;
 use crate::sync::{AtomicU8, Ordering};
@@ -204,22 +206,30 @@ impl State {
         block.clamp(STATE_BLOCK_MIN, STATE_BLOCK_MAX)
     }
 
-    /// Whether a counter's headroom (ceiling in use minus value) is under half a block: time to write.
-    fn needs_reservation(&mut self, shared: Shared<'_>, now: Instant) -> bool {
+    /// None when a counter's headroom (ceiling in use minus value) is under half a block: time to write. Else
+    /// how long until the next look: half the time the smallest headroom above that mark lasts at the block's
+    /// rate (the block is `STATE_AHEAD_MILLIS` of traffic), between `STATE_POLL_MILLIS` and
+    /// `STATE_POLL_MAX_MILLIS`.
+    fn next_look(&mut self, shared: Shared<'_>, now: Instant) -> Option<Duration> {
         let values = shared.values();
         let in_use = self.in_use();
+        let mut quiet_millis = STATE_POLL_MAX_MILLIS;
         let mut need = false;
         for c in 0..2 {
             let value = values[c].0;
-            need |= in_use[c].saturating_sub(value) < self.block(c, value, now) / 2;
+            let (headroom, block) = (in_use[c].saturating_sub(value), self.block(c, value, now));
+            need |= headroom < block / 2;
+            let lasts_millis = (headroom - headroom.min(block / 2)).saturating_mul(STATE_AHEAD_MILLIS) / block;
+            quiet_millis = quiet_millis.min(lasts_millis / 2);
         }
         for (c, look) in self.look.iter_mut().enumerate() {
             *look = (values[c].0, now);
         }
-        need
+        (!need).then(|| Duration::from_millis(quiet_millis.max(STATE_POLL_MILLIS)))
     }
 
-    /// The reserving thread's loop, until `stop`: look every `STATE_POLL_MILLIS`, write when a counter runs low.
+    /// The reserving thread's loop, until `stop`: look every `STATE_POLL_MILLIS` to `STATE_POLL_MAX_MILLIS`
+    /// (`next_look`), write when a counter runs low.
     /// A failed sync makes the process not ready, is logged once, and is retried every `STATE_RETRY_MILLIS`
     /// (each retry rewrites the whole record, so a page the kernel dropped after the error is written again).
     pub fn run(&mut self, shared: Shared<'_>, stop: &Stop) {
@@ -227,7 +237,8 @@ impl State {
         while !stop.requested() {
             let now = Instant::now();
             let due = failing.is_none_or(|retry_at| now >= retry_at);
-            if due && self.needs_reservation(shared, now) {
+            let next_look = self.next_look(shared, now);
+            if due && next_look.is_none() {
                 match self.reserve(shared, now) {
                     Ok(took) => {
                         shared.stats.synced(took);
@@ -251,7 +262,8 @@ impl State {
             if failing.is_none() && room {
                 shared.lifecycle.set_store_ok(true);
             }
-            std::thread::sleep(Duration::from_millis(STATE_POLL_MILLIS));
+            let failing_poll = Duration::from_millis(STATE_POLL_MILLIS);
+            std::thread::sleep(if failing.is_some() { failing_poll } else { next_look.unwrap_or(failing_poll) });
         }
     }
 

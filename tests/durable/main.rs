@@ -5,6 +5,7 @@
 //! uncreatable path, a full filesystem, a failing disk (the `root_` tests mount, and skip loudly unless root).
 
 mod crash;
+mod disk;
 mod files;
 mod history;
 #[path = "../support/mod.rs"]

@@ -268,9 +268,32 @@ fn busy_scrape(redis: Option<&Redis>) -> String {
     scrape(&server)
 }
 
+/// A scrape after some traffic with `--state-file` (in a fresh directory, removed after).
+fn durable_scrape() -> String {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("prom-state-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("counter.state");
+    let server = Server::start_with(&["--workers", "2", "--state-file", file.to_str().unwrap()], &[]);
+    for path in ["/status", "/status", "/statusV2", "/health", "/ready", "/nope"] {
+        get(&server, path);
+    }
+    let page = scrape(&server);
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+    page
+}
+
 #[test]
 fn promtool_check_metrics_is_clean_in_memory_mode() {
     assert_promtool_clean(&busy_scrape(None));
+}
+
+#[test]
+fn promtool_check_metrics_is_clean_with_a_state_file() {
+    let page = durable_scrape();
+    assert!(page.contains("counter_state_reservations_total 2\n"), "{page}");
+    assert_promtool_clean(&page);
 }
 
 #[test]
@@ -424,13 +447,15 @@ fn redis_dashboard_names_only_metrics_the_binary_exports_in_both_modes() {
     let redis = Redis::start();
     let memory = sample_names(&busy_scrape(None));
     let shared = sample_names(&busy_scrape(Some(&redis)));
+    let durable = sample_names(&durable_scrape());
     assert!(memory.contains("counter_http_requests_total") && shared.contains("counter_redis_links_up"));
     let mut used = BTreeSet::new();
     for (query, expr) in dashboard_queries(&dashboard()) {
         for name in metric_names(&expr) {
             // `up` is Prometheus' own series for every target.
             let exported = name == "up"
-                || (shared.contains(&name) && (name.starts_with("counter_redis_") || memory.contains(&name)));
+                || (shared.contains(&name) && (name.starts_with("counter_redis_") || memory.contains(&name)))
+                || (name.starts_with("counter_state_") && durable.contains(&name));
             assert!(exported, "{query} uses {name}, which a real scrape does not have (memory {memory:?})");
             used.insert(name);
         }
@@ -444,6 +469,9 @@ fn redis_dashboard_names_only_metrics_the_binary_exports_in_both_modes() {
         "counter_redis_round_trip_seconds_bucket",
         "counter_redis_requests_per_round_trip_sum",
         "counter_redis_links_up",
+        "counter_state_sync_seconds_bucket",
+        "counter_state_ceiling",
+        "counter_state_sync_errors_total",
     ] {
         assert!(used.contains(name), "the dashboard shows no {name}");
     }
