@@ -1,5 +1,5 @@
 # counter: everyday commands. `make test` is the README's test command and what CI runs.
-.PHONY: run test deps build release static fmt lint bench load load-redis redis-failover-demo compare fuzz soak memory flake-hunt hostile nemesis \
+.PHONY: run test deps build release static fmt lint msrv bench load load-redis redis-failover-demo compare fuzz soak memory flake-hunt hostile nemesis \
 	render check-render check-rules check-dashboard check-k8s dashboard-picture
 
 run: ## build and run the service in memory mode on :8080
@@ -36,6 +36,9 @@ fmt:
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+
+msrv: ## make lint with the Nix build's rustc (nix/rustc-version), the workspace's minimum Rust
+	RUSTUP_TOOLCHAIN=$$(head -n1 nix/rustc-version) $(MAKE) lint
 
 bench: ## criterion benchmarks
 	cargo bench --bench handler

@@ -10,8 +10,13 @@
 #      semantics that decide evaluation (scripts/check-nix/stub-nixpkgs.nix),
 #      and every checks/packages/devShells attribute is a derivation, as
 #      `nix flake check` requires;
-#   6. the package's lib.fileset, materialised, is enough for `cargo fmt
-#      --check`, the release build and the test targets;
+#   6. the package's lib.fileset, materialised, passes what the Nix build and
+#      checks.nix run, with the Nix build's compiler (nix/rustc-version,
+#      installed with rustup if missing): no locked crate needs a newer rustc;
+#      `cargo fmt --check`; the static fat-LTO release build with the
+#      package's env (RUSTFLAGS, RUST_MIN_STACK); clippy -D warnings on the
+#      workspace as checks.clippy runs it; the workspace tests built in release
+#      and run with the package's checkFlags, as its check phase runs them;
 #   7. the package's checkFlags skip exactly the Redis integration tests;
 #   8. every absolute path the static binary embeds is in a known class, and
 #      the package's postFixup, run on what those become with nixpkgs' glibc,
@@ -46,6 +51,24 @@ if ! have deadnix; then
 fi
 nix --version
 deadnix --version
+
+# The Nix build's compiler: nixpkgs 25.11's rustc, pinned in nix/rustc-version
+# (first line), which also names its source. Everything cargo below runs with
+# it, never with the machine's default toolchain.
+RUSTC_VERSION=$(head -n1 nix/rustc-version)
+[[ "$RUSTC_VERSION" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || { echo "FAIL: nix/rustc-version's first line '$RUSTC_VERSION' is not X.Y.Z" >&2; exit 1; }
+if ! rustup run "$RUSTC_VERSION" rustc --version >/dev/null 2>&1 \
+  || ! rustup component list --toolchain "$RUSTC_VERSION" --installed 2>/dev/null | grep -q '^clippy'; then
+  timeout 900 rustup toolchain install "$RUSTC_VERSION" --profile minimal --component clippy,rustfmt
+fi
+export RUSTUP_TOOLCHAIN="$RUSTC_VERSION"
+rustc --version
+msrv=$(sed -n '/^\[workspace.package\]/,/^\[/s/^rust-version = "\(.*\)"$/\1/p' Cargo.toml)
+[ "$msrv" = "${RUSTC_VERSION%.*}" ] || [ "$msrv" = "$RUSTC_VERSION" ] || {
+  echo "FAIL: Cargo.toml's [workspace.package] rust-version is '$msrv', nix/rustc-version says $RUSTC_VERSION" >&2
+  exit 1
+}
+echo "ok  rust-version $msrv matches the Nix build's rustc $RUSTC_VERSION"
 
 mapfile -t nix_files < <(git ls-files --cached --others --exclude-standard -- '*.nix' 2>/dev/null \
   || find . -name '*.nix' -not -path './target/*')
@@ -137,8 +160,14 @@ step "wiring: flake outputs against a stub nixpkgs, checked as nix flake check c
 # in for the rest with named placeholders. eval.nix asserts what
 # `nix flake check` asserts at evaluation: every checks/packages/devShells
 # attribute and the formatter is a derivation.
+# A git flake's source is the tracked files only (untracked and ignored ones
+# do not exist for nix/*.nix); outside a git checkout, every file counts.
 facts_json="$tmp/facts.json"
-timeout 120 nix-instantiate --eval --strict --json scripts/check-nix/eval.nix --arg root ./. >"$facts_json"
+tracked_args=()
+if git ls-files >"$tmp/tracked" 2>/dev/null && [ -s "$tmp/tracked" ]; then
+  tracked_args=(--argstr trackedFile "$tmp/tracked")
+fi
+timeout 120 nix-instantiate --eval --strict --json scripts/check-nix/eval.nix --arg root ./. "${tracked_args[@]}" >"$facts_json"
 python3 - "$facts_json" <<'PY'
 import json, sys
 for system, f in json.load(open(sys.argv[1])).items():
@@ -155,7 +184,30 @@ facts = json.load(open(sys.argv[1]))[sys.argv[2]]
 json.dump(facts, open(sys.argv[3], "w"))
 PY
 
-step "source: the package's fileset, materialised, passes fmt, build and test"
+step "stub fidelity: each modelled nixpkgs rule rejects a planted mistake"
+bash scripts/check-nix/planted.sh "$tmp/planted"
+
+step "Cargo.lock: every locked crate builds with the Nix build's rustc $RUSTC_VERSION"
+# The rust-version each locked crate declares, against nix/rustc-version: a
+# crate that needs a newer compiler fails the Nix build (and `cargo +$RUSTC_VERSION
+# ... --locked`); name it here, before any build.
+cargo metadata --format-version 1 --locked >"$tmp/metadata.json"
+python3 - "$tmp/metadata.json" "$RUSTC_VERSION" <<'PY'
+import json, sys
+meta, pinned = json.load(open(sys.argv[1])), sys.argv[2]
+def key(v):
+    return tuple(int(x) for x in (v.split(".") + ["0", "0"])[:3])
+bad = sorted((p["name"], p["version"], p["rust_version"]) for p in meta["packages"]
+             if p.get("rust_version") and key(p["rust_version"]) > key(pinned))
+if bad:
+    sys.exit("FAIL: Cargo.lock locks crates that need a newer rustc than the Nix build's " + pinned
+             + " (nix/rustc-version):\n" + "\n".join(f"  {n} {v} requires rustc {r}" for n, v, r in bad)
+             + "\n  Re-lock each with `cargo update -p NAME`: .cargo/config.toml's fallback resolver picks"
+             + " the newest version that supports rust-version.")
+print(f"ok  {len(meta['packages'])} packages, none needs a rustc newer than {pinned}")
+PY
+
+step "source: the package's fileset, materialised, built, linted and tested with rustc $RUSTC_VERSION"
 # The stub's lib.fileset records which files toSource selects. Only those are
 # copied (mtimes kept), and the copy runs what the Nix build and checks.nix
 # run: a file the build reads but the fileset drops (rustfmt.toml, a build.rs,
@@ -188,16 +240,39 @@ export CARGO_TARGET_DIR="$PWD/target/fileset-copy"
 # The same RUSTFLAGS as the package, less the -L to nixpkgs' glibc.static.
 rustflags=$(python3 -c 'import json,sys; f=json.load(open(sys.argv[1]))["RUSTFLAGS"].split(); print(" ".join(f[:f.index("-L")] if "-L" in f else f))' "$tmp/package.json")
 [ "$rustflags" = "-C target-feature=+crt-static" ] || { echo "FAIL: package RUSTFLAGS is '$rustflags', check-image.sh builds with +crt-static" >&2; exit 1; }
+# The package's env, as the Nix builder exports it (RUST_MIN_STACK: rustc
+# 1.91.1's stack overflow in the fat-LTO link, see nix/package.nix); it must
+# agree with .cargo/config.toml's [env], which every other cargo build reads.
+min_stack=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["env"].get("RUST_MIN_STACK", ""))' "$tmp/package.json")
+config_stack=$(python3 -c 'import tomllib; print(tomllib.load(open(".cargo/config.toml","rb")).get("env",{}).get("RUST_MIN_STACK",""))')
+[ -n "$min_stack" ] && [ "$min_stack" = "$config_stack" ] || {
+  echo "FAIL: RUST_MIN_STACK is '$min_stack' in nix/package.nix's env and '$config_stack' in .cargo/config.toml" >&2
+  exit 1
+}
+export RUST_MIN_STACK="$min_stack"
+checkflags=$(python3 -c 'import json,sys; print(" ".join(json.load(open(sys.argv[1]))["checkFlags"]))' "$tmp/package.json")
 (
   cd "$src_copy"
+  export RUSTFLAGS="$rustflags"
+  echo "-- $(rustc --version), RUST_MIN_STACK=$RUST_MIN_STACK, RUSTFLAGS='$RUSTFLAGS'"
   echo "-- cargo fmt --all -- --check (checks.fmt)"
   timeout 300 cargo fmt --all -- --check
-  echo "-- cargo build --release --locked --target $target (the package build)"
-  RUSTFLAGS="$rustflags" timeout 2400 cargo build --release --locked --target "$target"
-  echo "-- cargo test --workspace --no-run --locked (the package's and checks.test's test targets)"
-  timeout 2400 cargo test --workspace --no-run --locked --message-format=json-render-diagnostics >"$tmp/tests.json"
+  echo "-- cargo build --release --locked --target $target (the package build: static, fat LTO)"
+  timeout 2400 cargo build --release --locked --target "$target"
+  echo "-- cargo clippy --release --workspace --target $target --all-targets --locked -- -D warnings (checks.clippy)"
+  timeout 2400 cargo clippy --release --workspace --target "$target" --all-targets --locked -- -D warnings
+  echo "-- cargo test --release --workspace --target $target --no-run --locked (the package's and checks.test's test targets)"
+  timeout 3600 cargo test --release --workspace --target "$target" --no-run --locked \
+    --message-format=json-render-diagnostics >"$tmp/tests.json"
+  # What the package's check phase runs (cargoCheckHook: cargo test, release,
+  # --target, checkFlags after --), over the workspace so that loom-tests'
+  # models run too: every test that needs no Redis server or libfaketime.
+  # The skipped ones run in `make test` with the machine's toolchain.
+  echo "-- cargo test --release --workspace --target $target --locked -- $checkflags (the package's check phase)"
+  # shellcheck disable=SC2086 # checkFlags are words, as the hook passes them
+  timeout 3600 cargo test --release --workspace --target "$target" --locked -- $checkflags
 )
-echo "ok  fmt, build and test targets from the fileset alone"
+echo "ok  fmt, release build, clippy and tests from the fileset alone, with rustc $RUSTC_VERSION"
 
 step "checkFlags: the package skips exactly the Redis and faketime integration tests"
 # libtest's --skip drops every test whose full name contains the pattern.

@@ -6,8 +6,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use crate::limits::{
-    CLIENT_TIMEOUT_SECS_MAX, DRAIN_SECONDS_MAX, HEADER_TIMEOUT_SECS, IDLE_TIMEOUT_SECS, REDIS_DB_MAX,
-    REDIS_WAIT_REPLICAS_MAX, SENTINELS_MAX, WORKERS_MAX,
+    CLIENT_TIMEOUT_SECS_MAX, DRAIN_SECONDS_MAX, HEADER_TIMEOUT_SECS, IDLE_TIMEOUT_SECS, REDIS_DB_MAX, REDIS_SKIP_GAP,
+    REDIS_SKIP_GAP_MAX, REDIS_START_ABOVE_MAX, REDIS_WAIT_REPLICAS_MAX, SENTINELS_MAX, WORKERS_MAX,
 };
 use crate::log::Format;
 
@@ -64,6 +64,10 @@ options! {
         "the name the Sentinels monitor the primary under";
     RedisWaitReplicas: "--redis-wait-replicas", "REDIS_WAIT_REPLICAS", "auto", Some((0, REDIS_WAIT_REPLICAS_MAX as u64)),
         "hand out a batch's values only once this many replicas acknowledged it (WAIT); auto = 1 with Sentinels, 0 without";
+    RedisSkipGap: "--redis-skip-gap", "REDIS_SKIP_GAP", "100000000", Some((0, REDIS_SKIP_GAP_MAX)),
+        "how far the counter skips ahead the first time it is served by a new Redis process (restart, failover), and past a worker's last value when Redis answers below it; must exceed the increments Redis can lose (docs/redis-ha.md); 0 turns skipping off";
+    RedisStartAbove: "--redis-start-above", "REDIS_START_ABOVE", "0", Some((0, REDIS_START_ABOVE_MAX)),
+        "hand out only values above this one: a shared counter below it is raised past it (plus the gap) at the first call, never moved back (moving from the memory backend or another service)";
     StateFile: "--state-file", "STATE_FILE", "", None,
         "memory backend: keep both counters in this file, so a restart continues (docs/state-file.md); unset: in memory only";
     LogFormat: "--log-format", "LOG_FORMAT", "logfmt", None, "logfmt or json";
@@ -101,6 +105,11 @@ pub struct RedisTarget {
     pub sentinel_password: Option<String>,
     /// Replicas that must acknowledge a batch (WAIT) before its values are handed out; 0: no WAIT.
     pub wait_replicas: u32,
+    /// How far the counter skips ahead on a new Redis process, and past a worker's mark when lifted.
+    pub skip_gap: u64,
+    /// Every worker starts with this mark: no value at or below it is handed out, and the first call lifts a
+    /// counter below it.
+    pub start_above: u64,
 }
 
 /// The PEM files a `rediss://` link reads when it connects. Read again after a TLS failure, so a rotated
@@ -242,6 +251,8 @@ pub fn parse_redis_url(url: &str) -> Result<RedisTarget, String> {
         master_name: String::new(),
         sentinel_password: None,
         wait_replicas: 0,
+        skip_gap: REDIS_SKIP_GAP,
+        start_above: 0,
         tls,
     })
 }
@@ -404,6 +415,8 @@ fn redis_target(values: &Values, env: &dyn Fn(&str) -> Option<String>) -> Result
     };
     // TLS to the data nodes; the Sentinels themselves are asked over plain TCP.
     target.tls = tls_files(target.tls.take(), values)?;
+    target.skip_gap = values.number(Key::RedisSkipGap)?;
+    target.start_above = values.number(Key::RedisStartAbove)?;
     Ok(target)
 }
 
@@ -506,6 +519,29 @@ mod tests {
         assert!(run(&["--backend", "redis", "--redis-wait-replicas", "x"], &[]).is_err());
         assert!(run(&["--backend", "redis", "--redis-sentinels", "a\"b:1"], &[]).is_err());
         assert!(run(&["--backend", "redis", "--redis-sentinels", "a:x"], &[]).is_err());
+    }
+
+    #[test]
+    fn skip_gap_and_start_above() {
+        let default = OPTIONS[Key::RedisSkipGap as usize].default;
+        assert_eq!(default, REDIS_SKIP_GAP.to_string(), "the table's default is the limit's");
+        let Ok(Command::Run(c)) = run(&["--backend", "redis"], &[]) else { panic!() };
+        let t = c.redis.unwrap();
+        assert_eq!((t.skip_gap, t.start_above), (REDIS_SKIP_GAP, 0));
+        let env = [("REDIS_SKIP_GAP", "5000"), ("REDIS_START_ABOVE", "123456789")];
+        let Ok(Command::Run(c)) = run(&["--backend", "redis", "--redis-skip-gap", "0"], &env) else { panic!() };
+        let t = c.redis.unwrap();
+        assert_eq!((t.skip_gap, t.start_above), (0, 123_456_789), "the flag beats the env");
+        for (flag, bad) in [
+            ("--redis-skip-gap", "-1"),
+            ("--redis-skip-gap", "1000000000001"),
+            ("--redis-skip-gap", "1e6"),
+            ("--redis-start-above", "4611686018427387904"),
+            ("--redis-start-above", "x"),
+        ] {
+            let err = run(&["--backend", "redis", flag, bad], &[]).unwrap_err();
+            assert!(err.contains(flag), "{err}");
+        }
     }
 
     #[test]

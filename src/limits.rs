@@ -43,8 +43,9 @@ pub const OUTPUT_HIGH_WATER_BYTES: usize = 64 * 1024;
 pub const RESPONSE_HEAD_BYTES_MAX: usize = 512;
 
 /// Largest `/metrics` body. The set of series is fixed, so the page is bounded: a unit test in metrics.rs renders
-/// the worst case (every series present, every value at its widest) and checks it against this.
-pub const METRICS_BODY_BYTES_MAX: usize = 20 * 1024;
+/// the worst case (every series present, every value at its widest) and checks it against this (20.3 KiB with
+/// the state-file and skip-ahead series).
+pub const METRICS_BODY_BYTES_MAX: usize = 24 * 1024;
 
 /// Largest single response we render: a `/metrics` page. The worker's scratch output reserves room for one
 /// more response past the high-water mark, so answering a scrape never grows it.
@@ -96,6 +97,10 @@ pub const REDIS_REDIRECTED_BATCHES: usize = 8;
 /// Redis mode: longest script SHA the link keeps from SCRIPT LOAD's reply (SHA1 in hex is 40).
 pub const REDIS_SHA_BYTES_MAX: usize = 64;
 
+/// Redis mode: longest process identity the link keeps from the handshake's probe (`script::PROBE`): a 40-hex
+/// run id, a colon and a 40-hex replication id.
+pub const REDIS_RUN_BYTES_MAX: usize = 96;
+
 /// Redis mode: the link's output buffer, reserved at start: a batch's script call and WAIT are ~100 bytes, the
 /// handshake (with the script body) a few hundred; it grows only if the socket stops taking bytes.
 pub const REDIS_OUTPUT_BYTES: usize = 64 * 1024;
@@ -129,6 +134,22 @@ pub const SENTINELS_MAX: usize = 8;
 /// kept), not as a dropped link.
 pub const REDIS_WAIT_TIMEOUT_MILLIS: u64 = 200;
 
+/// Default for `--redis-skip-gap`: how far the counter skips ahead the first time the service writes through a
+/// Redis process (a restart, a failover, a slot moved), and how far past a worker's mark a lift lands. It must
+/// exceed the increments Redis can lose: `appendfsync everysec` loses up to 2 s, a restore from a snapshot or a
+/// failover to a lagging replica seconds more. At the highest rate one Redis can serve (about 200,000 script
+/// calls/s at the 5 us each measured, times ~16 increments per call: ~3.2 million/s) 10^8 covers 30 s of loss;
+/// at the 92,000/s three pods reached here (benches/record/load-redis-20261202T022121Z.md), 18 minutes.
+/// JavaScript reads integers exactly up to 2^53: about 90 million skips fit below it (docs/redis-ha.md).
+pub const REDIS_SKIP_GAP: u64 = 100_000_000;
+
+/// Largest `--redis-skip-gap`: 10^12 still leaves 9,007 skips below 2^53, and keeps floor + gap far from
+/// `i64::MAX`, which the counter (a Redis integer) cannot pass.
+pub const REDIS_SKIP_GAP_MAX: u64 = 1_000_000_000_000;
+
+/// Largest `--redis-start-above`: half of `i64::MAX` (the counter is a Redis integer), so a start there still
+/// leaves room for a practically endless count above it.
+pub const REDIS_START_ABOVE_MAX: u64 = (i64::MAX / 2) as u64;
 /// `--state-file`: how long a request waits for the durable ceiling to be raised (a slow or failing disk) before
 /// it is answered 503 with `Retry-After`. A healthy sync takes milliseconds and starts long before the ceiling
 /// is reached (`STATE_AHEAD_MILLIS`); a second is what a client of a counter will wait before retrying anyway,
@@ -238,6 +259,7 @@ const _: () = assert!(REDIS_SENTINEL_TIMEOUT_MILLIS < REDIS_TIMEOUT_MILLIS);
 const _: () = assert!(REDIS_QUEUE_ENTRIES >= 3 * REDIS_BATCHES_IN_FLIGHT_MAX + 8);
 const _: () = assert!(REDIS_REDIRECTED_BATCHES >= REDIS_BATCHES_IN_FLIGHT_MAX);
 const _: () = assert!(REDIS_SHA_BYTES_MAX >= 40);
+const _: () = assert!(REDIS_RUN_BYTES_MAX >= 81 && REDIS_RUN_BYTES_MAX > REDIS_SHA_BYTES_MAX);
 const _: () = assert!(STATE_POLL_MILLIS * 10 <= STATE_AHEAD_MILLIS / 2);
 const _: () = assert!(STATE_POLL_MILLIS <= STATE_POLL_MAX_MILLIS && STATE_POLL_MAX_MILLIS < STATE_DEFER_MILLIS);
 const _: () = assert!(STATE_RECHECK_MILLIS < STATE_DEFER_MILLIS && STATE_RETRY_MILLIS <= STATE_DEFER_MILLIS);

@@ -4,10 +4,22 @@
 # checkDerivation: "flake attribute '...' is not a derivation"): every
 # attribute of checks.<system>, packages.<system> and devShells.<system>, and
 # formatter.<system>, is a derivation; apps.<system>.* are apps.
-{ root }:
+{
+  root,
+  # A file listing, one a line, the paths (relative to root) git tracks; a
+  # git flake's source holds only those. null: every file under root.
+  trackedFile ? null,
+}:
 let
   flake = import (root + "/flake.nix");
-  nixpkgs = import ./stub-nixpkgs.nix;
+  tracked =
+    if trackedFile == null then
+      null
+    else
+      map (f: "${toString root}/${f}") (
+        builtins.filter (l: builtins.isString l && l != "") (builtins.split "\n" (builtins.readFile trackedFile))
+      );
+  nixpkgs = import ./stub-nixpkgs.nix { inherit tracked; };
   out = flake.outputs {
     self = out;
     inherit nixpkgs;
@@ -28,7 +40,10 @@ let
     builtins.all (
       name:
       check (isDerivation set.${name}) "flake attribute '${output}.${system}.${name}' is not a derivation"
-      && builtins.deepSeq (set.${name}.args or null) true
+      && builtins.deepSeq [
+        (set.${name}.args or null)
+        (set.${name}.drvAttrs or null)
+      ] true
     ) (builtins.attrNames set);
 
   facts =
@@ -50,7 +65,7 @@ let
     ) (builtins.attrValues out.apps.${system});
     {
       package = check (
-        pkg.version == cargo.package.version && pkg.args.allowedReferences == [ ]
+        pkg.version == cargo.package.version && pkg.drvAttrs.allowedReferences == [ ]
       ) "package: version or allowedReferences wrong";
       image = check (
         img.name == "counter"
@@ -67,8 +82,11 @@ let
       app = out.apps.${system}.default.program;
       formatter = out.formatter.${system}.name;
       # What the build runs and strips, for the source and reference checks.
-      src = pkg.args.src.files;
-      inherit (pkg.args) RUSTFLAGS postFixup checkFlags;
+      src = pkg.drvAttrs.src.files;
+      # The derivation's environment as buildRustPackage leaves it
+      # (RUSTFLAGS moved into env), and what its phases run.
+      inherit (pkg.drvAttrs) env postFixup checkFlags;
+      inherit (pkg.drvAttrs.env) RUSTFLAGS;
       # The store paths the stub's glibc embeds, for the reference simulation.
       store = {
         glibc = pkgs.glibc.outPath;

@@ -13,8 +13,23 @@
 #   - glibc's outputs and passthru.libgcc: pkgs/development/libraries/glibc/
 #     common.nix (outputs) and default.nix (separateDebugInfo, about line 209;
 #     passthru.libgcc, about line 211).
+#   - buildRustPackage as nixpkgs 25.11 builds it (pkgs/build-support/rust/
+#     build-rust-package/default.nix: lib.extendMkDerivation with
+#     excludeDrvArgNames depsExtraArgs, cargoUpdateHook, cargoLock,
+#     useFetchCargoVendor and RUSTFLAGS; RUSTFLAGS moved into env), and
+#     stdenv.mkDerivation's env checks and overrideAttrs, which sees those
+#     final attributes, not the caller's (pkgs/stdenv/generic/make-derivation.nix);
+#   - a git flake's source: only the files git tracks (`tracked`, from
+#     `git ls-files`), as Nix copies a git work tree to the store.
 # Everything else is a named placeholder derivation: it proves that the name
 # is asked for and supplied, not that nixpkgs builds it.
+#
+# scripts/check-nix.sh also plants one mistake per modelled rule in a copy of
+# the flake and checks that evaluating it fails with nixpkgs' message.
+{
+  # Absolute paths of the files git tracks; null walks the whole tree.
+  tracked ? null,
+}:
 let
   systems = [
     "x86_64-linux"
@@ -29,10 +44,12 @@ let
     head
     intersectAttrs
     isAttrs
+    isBool
+    isInt
     isPath
+    isString
     listToAttrs
     mapAttrs
-    pathExists
     readDir
     removeAttrs
     substring
@@ -62,6 +79,8 @@ let
   };
   mirrorFunctionArgs = f: g: setFunctionArgs g (fargsOf f);
   isDerivation = v: isAttrs v && (v.type or null) == "derivation";
+  # lib/strings.nix isStringLike: strings, paths and attrsets with outPath or __toString.
+  isStringLike = x: isString x || isPath x || x ? outPath || x ? __toString;
 
   # lib/customisation.nix makeOverridable: an attrset result gains
   # `override` and `overrideDerivation` (and `overrideAttrs` re-wrapped when
@@ -133,11 +152,48 @@ let
   # { _type = "fileset"; files = [ { path; type; } ]; }, every file under the
   # sets' paths, recursively, like nixpkgs' coercion of a directory path
   # ("all files in directory"). Error texts follow lib/fileset/internal.nix.
+  #
+  # A git flake's `self` is a store copy of the tracked files only: an
+  # untracked or ignored file does not exist there, and a directory holding
+  # no tracked file does not either. `known` maps each tracked file, and each
+  # directory above one, to its type.
+  known =
+    if tracked == null then
+      null
+    else
+      let
+        parents = p: if p == "/" || p == "." then [ ] else [ p ] ++ parents (dirOf p);
+      in
+      listToAttrs (
+        concatMap (
+          f:
+          [
+            {
+              name = f;
+              value = "regular";
+            }
+          ]
+          ++ map (d: {
+            name = d;
+            value = "directory";
+          }) (parents (dirOf f))
+        ) tracked
+      );
+  pathExists = p: if known == null then builtins.pathExists p else known ? ${toString p};
   entryType = p: (readDir (dirOf p)).${baseNameOf p};
+  entries =
+    p:
+    let
+      all = readDir p;
+    in
+    if known == null then
+      all
+    else
+      builtins.removeAttrs all (filter (n: !(known ? "${toString p}/${n}")) (attrNames all));
   walk =
     p: type:
     if type == "directory" then
-      concatMap (n: walk (p + "/${n}") (readDir p).${n}) (attrNames (readDir p))
+      concatMap (n: walk (p + "/${n}") (entries p).${n}) (attrNames (entries p))
     else
       [
         {
@@ -150,7 +206,10 @@ let
     if (value._type or null) == "fileset" then
       value
     else if !isPath value then
-      throw "lib.fileset.${context} is of type ${builtins.typeOf value}, but it should be a file set or a path instead."
+      if isStringLike value then
+        throw ''lib.fileset.${context} ("${toString value}") is a string-like value, but it should be a file set or a path instead. Paths represented as strings are not supported by `lib.fileset`, use `lib.sources` or derivations instead.''
+      else
+        throw "lib.fileset.${context} is of type ${builtins.typeOf value}, but it should be a file set or a path instead."
     else if !pathExists value then
       throw "lib.fileset.${context} (${toString value}) is a path that does not exist. To create a file set from a path that may not exist, use `lib.fileset.maybeMissing`."
     else
@@ -170,10 +229,17 @@ let
         _type = "fileset";
         files = concatMap (s: s.files) sets;
       };
+    # lib/fileset/default.nix fileFilter, internal.nix _fileFilter: the
+    # predicate must be a function, and it is called with an extra attribute
+    # so that `{ name, type, hasExt }:` (no `...`) fails.
     fileFilter =
       predicate: path:
-      if !isPath path then
+      if !isFunction predicate then
+        throw "lib.fileset.fileFilter: First argument is of type ${builtins.typeOf predicate}, but it should be a function instead."
+      else if !isPath path then
         throw "lib.fileset.fileFilter: Second argument is of type ${builtins.typeOf path}, but it should be a path instead."
+      else if !pathExists path then
+        throw "lib.fileset.fileFilter: Second argument (${toString path}) is a path that does not exist."
       else
         {
           _type = "fileset";
@@ -182,11 +248,16 @@ let
             let
               name = baseNameOf file.path;
             in
-            predicate {
-              inherit name;
-              inherit (file) type;
-              hasExt = ext: lib.hasSuffix ".${ext}" name;
-            }
+            let
+              keep = predicate {
+                inherit name;
+                inherit (file) type;
+                hasExt = ext: lib.hasSuffix ".${ext}" name;
+                "lib.fileset.fileFilter: The predicate function passed as the first argument must be able to handle extra attributes for future compatibility. If you're using `{ name, file, hasExt }:`, use `{ name, file, hasExt, ... }:` instead." =
+                  null;
+              };
+            in
+            if isBool keep then keep else throw "lib.fileset.fileFilter: the predicate returned a ${builtins.typeOf keep}, not a Boolean"
           ) (coerce "fileFilter: Second argument" path).files;
         };
     difference =
@@ -198,9 +269,15 @@ let
         _type = "fileset";
         files = filter (f: !builtins.elem f.path drop) (coerce "difference: First argument (positive set)" positive).files;
       };
+    # lib/fileset/default.nix maybeMissing: a path, never a string.
     maybeMissing =
       path:
-      if pathExists path then
+      if !isPath path then
+        if isStringLike path then
+          throw ''lib.fileset.maybeMissing: Argument ("${toString path}") is a string-like value, but it should be a path instead.''
+        else
+          throw "lib.fileset.maybeMissing: Argument is of type ${builtins.typeOf path}, but it should be a path instead."
+      else if pathExists path then
         coerce "maybeMissing: Argument" path
       else
         {
@@ -310,6 +387,7 @@ let
     "includeStorePaths"
     "includeNixDB"
     "passthru"
+    "meta"
     "layeringPipeline"
     "debug"
   ];
@@ -320,7 +398,11 @@ let
       leaf = n: drv n { };
       pkgs = {
         inherit lib;
-        stdenv.hostPlatform.rust.rustcTarget = "${head (builtins.split "-" system)}-unknown-linux-gnu";
+        stdenv.hostPlatform = {
+          rust.rustcTarget = "${head (builtins.split "-" system)}-unknown-linux-gnu";
+          inherit system;
+          isAarch64 = head (builtins.split "-" system) == "aarch64";
+        };
         callPackage = callPackageWith pkgs;
         callPackages = callPackagesWith pkgs;
 
@@ -352,46 +434,122 @@ let
             }) outs
           );
 
+        # stdenv.mkDerivation (pkgs/stdenv/generic/make-derivation.nix): `env`
+        # may hold only strings, booleans, integers and derivations, and no
+        # name that is also a top-level attribute; overrideAttrs extends the
+        # attributes mkDerivation was given (one-argument `prev:` or
+        # two-argument `final: prev:` form, lib.toExtension).
+        stdenv.mkDerivation =
+          attrs:
+          let
+            env = attrs.env or { };
+            overlapping = filter (n: attrs ? ${n}) (attrNames env);
+            badEnv = filter (
+              n:
+              let
+                v = env.${n};
+              in
+              !(isString v || isBool v || isInt v || isDerivation v)
+            ) (attrNames env);
+            name = attrs.name or "${attrs.pname}-${attrs.version}";
+          in
+          if overlapping != [ ] then
+            throw "mkDerivation: The `env` attribute set cannot contain any attributes passed to derivation. The following attributes are overlapping: ${builtins.concatStringsSep ", " overlapping}"
+          else if badEnv != [ ] then
+            throw "mkDerivation: The `env` attribute set can only contain derivation, string, boolean or integer attributes. The `${head badEnv}` attribute is of type ${builtins.typeOf env.${head badEnv}}."
+          else
+            builtins.deepSeq [ env ] (
+              drv name {
+                drvAttrs = attrs;
+                version = attrs.version or null;
+                overrideAttrs =
+                  g:
+                  let
+                    step = g attrs;
+                    changes = if isFunction step then step attrs else step;
+                  in
+                  pkgs.stdenv.mkDerivation (attrs // changes);
+              }
+            );
+
         rustPlatform = {
           rustLibSrc = leaf "rust-lib-src";
+          # build-rust-package/default.nix (25.11): what mkDerivation, and so
+          # overrideAttrs, sees is the caller's arguments less
+          # excludeDrvArgNames, with RUSTFLAGS in env and the cargo hooks
+          # appended to nativeBuildInputs.
           buildRustPackage =
             args:
             let
-              self =
-                if !(args ? src) then
-                  throw "buildRustPackage: no src"
-                else if !(args ? cargoLock || args ? cargoHash) then
-                  throw "buildRustPackage: cargoHash, cargoVendorDir, or cargoLock must be set"
+              hooks = map leaf [
+                "cargo-build-hook.sh"
+                "cargo-check-hook.sh"
+                "cargo-install-hook.sh"
+                "cargo-setup-hook.sh"
+                "rustc"
+                "cargo"
+              ];
+              cargoDeps =
+                if args ? cargoLock then
+                  builtins.seq (builtins.readFile args.cargoLock.lockFile) (leaf "cargo-vendor-dir")
+                else if args ? cargoHash then
+                  leaf "cargo-vendor-dir"
                 else
-                  drv "${args.pname}-${args.version}" {
-                    inherit args;
-                    inherit (args) version;
-                    # stdenv.mkDerivation's overrideAttrs: previous attrs in
-                    # (buildRustPackage always sets nativeBuildInputs: its
-                    # cargo hooks), the same builder out.
-                    overrideAttrs =
-                      g:
-                      pkgs.rustPlatform.buildRustPackage (
-                        args // g (args // { nativeBuildInputs = args.nativeBuildInputs or [ ]; })
-                      );
-                  };
+                  throw "cargoHash, cargoVendorDir, cargoDeps, or cargoLock must be set";
             in
-            builtins.deepSeq [
-              args.src.files
-              (args.RUSTFLAGS or "")
-              (args.postFixup or "")
-              (builtins.readFile args.cargoLock.lockFile)
-            ] self;
+            if !(args ? src) then
+              throw "buildRustPackage: no src"
+            else
+              builtins.deepSeq [ args.src.files ] (
+                pkgs.stdenv.mkDerivation (
+                  removeAttrs args [
+                    "depsExtraArgs"
+                    "cargoUpdateHook"
+                    "cargoLock"
+                    "useFetchCargoVendor"
+                    "RUSTFLAGS"
+                  ]
+                  // {
+                    env = {
+                      PKG_CONFIG_ALLOW_CROSS = 0;
+                      RUST_LOG = args.logLevel or "";
+                      RUSTFLAGS = args.RUSTFLAGS or "";
+                    }
+                    // args.env or { };
+                    inherit cargoDeps;
+                    cargoBuildType = args.buildType or "release";
+                    cargoCheckType = args.checkType or args.buildType or "release";
+                    nativeBuildInputs = (args.nativeBuildInputs or [ ]) ++ hooks;
+                    doCheck = args.doCheck or true;
+                    strictDeps = true;
+                  }
+                )
+              );
         };
 
+        # pkgs/build-support/docker/default.nix: buildLayeredImage takes
+        # `{ name, compressor ? "gz", ... }`, passes the rest to
+        # streamLayeredImage and names its output "<name>.tar<ext>" after the
+        # compressor, one of none, gz, zstd (compressorForImage).
         dockerTools.buildLayeredImage = makeOverridable (
           args:
           let
+            compressors = {
+              none = "";
+              gz = ".gz";
+              zstd = ".zst";
+            };
+            compressor = args.compressor or "gz";
+            ext =
+              compressors.${compressor} or (throw "in docker image ${args.name}: compressor must be one of: [${toString (attrNames compressors)}]");
             streamArgs = formals "dockerTools.streamLayeredImage" [ "name" ] streamLayeredImageArgs (
               removeAttrs args [ "compressor" ]
             );
           in
-          drv "${baseNameOf streamArgs.name}.tar.gz" { inherit args; }
+          drv "${baseNameOf streamArgs.name}.tar${ext}" {
+            inherit args;
+            meta = args.meta or { };
+          }
         );
 
         mkShell =

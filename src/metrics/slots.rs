@@ -69,6 +69,14 @@ counters! {
         "Batches answered 503 because WAIT reported fewer replicas than --redis-wait-replicas.";
     RedisTripwire: Redis, "counter_redis_tripwire_total",
         "Batches answered 503 because Redis returned values at or below one already handed out.";
+    RedisSkips: Redis, "counter_redis_skips_total",
+        "First writes through a Redis process the service had not written through before: each skipped the gap.";
+    RedisSkippedValues: Redis, "counter_redis_skipped_values_total",
+        "Values those skips passed over (never handed out).";
+    RedisLifts: Redis, "counter_redis_lifts_total",
+        "Batches Redis answered at or below the worker's mark, lifted past it plus the gap.";
+    RedisLiftedValues: Redis, "counter_redis_lifted_values_total",
+        "Values those lifts passed over (approximate above 2^52 per lift).";
 }
 
 /// Adds `n` to a counter that only the calling worker writes.
@@ -253,6 +261,18 @@ impl WorkerMetrics {
     /// A batch at or below a value already handed out: answered 503.
     pub fn redis_tripwire(&self) {
         self.count(Counter::RedisTripwire, 1);
+    }
+
+    /// The first write through a new Redis process skipped `values` ahead.
+    pub fn redis_skip(&self, values: u64) {
+        self.count(Counter::RedisSkips, 1);
+        self.count(Counter::RedisSkippedValues, values);
+    }
+
+    /// Redis answered at or below this worker's mark: the counter was lifted `values` past it.
+    pub fn redis_lift(&self, values: u64) {
+        self.count(Counter::RedisLifts, 1);
+        self.count(Counter::RedisLiftedValues, values);
     }
 
     /// Sentinel `index` (in `--redis-sentinels` order) did not name the primary.

@@ -23,9 +23,11 @@ pub fn of_error(kind: RedisErrorKind) -> Fault {
         RedisErrorKind::MasterDown => Fault::MasterDown,
         RedisErrorKind::TryAgain | RedisErrorKind::ClusterDown => Fault::Cluster,
         RedisErrorKind::NoAuth | RedisErrorKind::WrongPass => Fault::Auth,
-        RedisErrorKind::NoScript | RedisErrorKind::Moved | RedisErrorKind::Ask | RedisErrorKind::Other => {
-            Fault::Protocol
-        }
+        RedisErrorKind::NoScript
+        | RedisErrorKind::Moved
+        | RedisErrorKind::Ask
+        | RedisErrorKind::Exhausted
+        | RedisErrorKind::Other => Fault::Protocol,
     }
 }
 

@@ -97,7 +97,15 @@ pub struct Link {
     input_len: usize,
     /// Every command written on this connection, waiting for its reply.
     replies: Replies,
+    /// `EVALSHA` bytes carrying this connection's process identity, written until the script has run once on
+    /// it (`checked`), and the lean ones without it (the script then skips the identity check: one GET less).
     evalsha: Vec<u8>,
+    evalsha_lean: Vec<u8>,
+    /// A script call carrying the identity ran on this connection: its process is checked, and every later
+    /// call on the same connection runs after that one, on the same process.
+    checked: bool,
+    /// The Redis process this connection reaches (`script::PROBE`), carried by every script call.
+    run: Vec<u8>,
     backoff: Backoff,
     /// The fault already logged, so a flapping Redis logs once per change, not per attempt.
     logged_down: Option<Fault>,
@@ -120,7 +128,7 @@ impl Link {
             script::command(&mut wait, &[b"WAIT", &n, &timeout]);
         }
         Link {
-            replies: Replies::new(target.wait_replicas, worker, stats.clone()),
+            replies: Replies::new(target.wait_replicas, target.start_above, worker, stats.clone()),
             target,
             token,
             worker,
@@ -140,6 +148,9 @@ impl Link {
             input: vec![0; REDIS_READ_BUFFER_BYTES].into_boxed_slice(),
             input_len: 0,
             evalsha: Vec::new(),
+            evalsha_lean: Vec::new(),
+            checked: false,
+            run: Vec::new(),
             backoff: Backoff::new(seed),
             logged_down: None,
             was_ready: false,
@@ -179,12 +190,20 @@ impl Link {
     /// Sends one script call for the `k` deferred requests of batch `batch`. The caller checked `can_send`.
     pub fn send_batch(&mut self, batch: BatchId, k: usize, now: Instant, registry: &Registry, done: &mut Vec<Done>) {
         debug_assert!(k > 0, "an empty batch");
-        self.out.extend_from_slice(&self.evalsha);
-        script::finish_batch(&mut self.out, k);
+        self.out.extend_from_slice(if self.checked { &self.evalsha_lean } else { &self.evalsha });
+        let floor = self.floor(k);
+        script::finish_batch(&mut self.out, floor, k);
         self.push_batch(batch, k, now);
         if let Err(fault) = self.write() {
             self.down(fault, now, registry, done);
         }
+    }
+
+    /// The script's floor for a batch of `k`: the smallest last value this worker may hand out (its mark + k).
+    /// Below it, the script lifts the counter past the mark plus the gap. The mark is the one at send time; a
+    /// batch in flight may raise it before this one's reply, and the tripwire checks the raised one.
+    fn floor(&self, k: usize) -> u64 {
+        self.replies.mark().saturating_add(k as u64)
     }
 
     /// Queues a batch already in `out`, and its `WAIT` in the same write: the acknowledgement covers exactly the
@@ -389,6 +408,7 @@ impl Link {
     /// The handshake, pipelined in one write: AUTH, SELECT, ROLE, SCRIPT LOAD.
     fn start_handshake(&mut self, now: Instant) {
         self.out.clear();
+        self.checked = false;
         if let Some(password) = &self.target.password {
             match &self.target.username {
                 Some(user) => script::command(&mut self.out, &[b"AUTH", user.as_bytes(), password.as_bytes()]),
@@ -405,6 +425,9 @@ impl Link {
             script::command(&mut self.out, &[b"ROLE"]);
             self.replies.push(Cmd::Role, now);
         }
+        // Which Redis process this is, before the script's bytes are built around it (skip-ahead).
+        script::probe(&mut self.out);
+        self.replies.push(Cmd::Probe, now);
         script::command(&mut self.out, &[b"SCRIPT", b"LOAD", script::SCRIPT.as_bytes()]);
         self.replies.push(Cmd::Load, now);
         self.state = State::Handshake { since: now };
@@ -444,8 +467,9 @@ impl Link {
                 script::command(&mut self.out, &[b"ASKING"]);
                 self.replies.push(Cmd::Asking, now);
             }
-            self.out.extend_from_slice(&self.evalsha);
-            script::finish_batch(&mut self.out, k);
+            self.out.extend_from_slice(if self.checked { &self.evalsha_lean } else { &self.evalsha });
+            let floor = self.floor(k);
+            script::finish_batch(&mut self.out, floor, k);
             self.push_batch(batch, k, now);
         }
         self.asking = false;
@@ -566,6 +590,9 @@ impl Link {
         let Some(Pending { cmd, sent }) = self.replies.pop() else { return Err(Fault::Protocol) };
         match cmd {
             Cmd::Script { batch, k } => {
+                // The script ran to its end (any values reply): every call sent before this reply carried the
+                // identity, so this one did, and the process is checked for this connection.
+                self.checked |= matches!(reply, Owned::Array(_));
                 if self.replies.on_script((batch, k, sent), reply, now, &mut self.cluster, done)? == After::Reload
                     && !self.replies.is_pending(Cmd::Load)
                 {
@@ -578,6 +605,27 @@ impl Link {
             Cmd::Wait { batch, k, held } => self.replies.on_wait((batch, k, held), reply, done),
             cmd => self.on_setup_reply(cmd, reply, now),
         }
+    }
+
+    /// The probe's answer: this connection's Redis process identity, which every script call carries. A server
+    /// that refuses the probe (INFO denied by an ACL, scripting restricted) gets an identity of this connection
+    /// alone: every connect then skips a gap, more gaps but never a repeat.
+    fn identify(&mut self, run: Option<&[u8]>) -> Result<(), Fault> {
+        self.run.clear();
+        match run.filter(|run| run.len() > 2) {
+            Some(run) => self.run.extend_from_slice(run),
+            None => {
+                let nanos =
+                    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+                self.run.extend_from_slice(format!("unidentified:{}:{nanos}", self.worker).as_bytes());
+                log::warn(
+                    "redis did not say which process it is (INFO refused?): every connect skips the gap",
+                    &[("worker", &self.worker), ("redis", &self.target)],
+                );
+            }
+        }
+        self.replies.set_run(&self.run);
+        Ok(())
     }
 
     /// A reply to a command that is not a batch's: the handshake, a Sentinel's, ASKING, a SCRIPT LOAD.
@@ -598,8 +646,14 @@ impl Link {
             (Cmd::Auth, Owned::Error(_)) => Err(Fault::Auth),
             (Cmd::Role, Owned::Role { primary: true }) => Ok(()),
             (Cmd::Role, Owned::Role { primary: false }) => Err(Fault::NotPrimary),
+            (Cmd::Probe, Owned::Run(run, len)) => self.identify(Some(&run[..len])),
+            (Cmd::Probe, Owned::Sha(run, len)) => self.identify(Some(&run[..len])),
+            (Cmd::Probe, Owned::Error(resp::RedisErrorKind::Other)) => self.identify(None),
+            // Anything else but an error about the node's state (handled below): no identity either.
+            (Cmd::Probe, reply) if !matches!(reply, Owned::Error(_)) => self.identify(None),
             (Cmd::Load, Owned::Sha(sha, len)) => {
-                self.evalsha = script::evalsha_prefix(&sha[..len]);
+                self.evalsha = script::evalsha_prefix(&sha[..len], &self.run, self.target.skip_gap);
+                self.evalsha_lean = script::evalsha_prefix(&sha[..len], b"", self.target.skip_gap);
                 if matches!(self.state, State::Handshake { .. }) {
                     self.ready(now);
                 }

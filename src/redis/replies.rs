@@ -19,10 +19,13 @@ use std::time::{Duration, Instant};
 
 use super::cluster::{self, Cluster, Redirect, Verdict};
 use super::fault::{self, Fault};
-use super::resp::{error_kind, Listing, RedisErrorKind, Reply};
+use super::resp::{error_kind, IntArray, Listing, RedisErrorKind, Reply};
+use super::script::BatchReply;
 use super::sentinel::{self, Answer};
 use crate::counter::Snapshot;
-use crate::limits::{REDIS_QUEUE_ENTRIES, REDIS_SHA_BYTES_MAX, REDIS_TIMEOUT_MILLIS, UNIX_SECS_MAX};
+use crate::limits::{
+    REDIS_QUEUE_ENTRIES, REDIS_RUN_BYTES_MAX, REDIS_SHA_BYTES_MAX, REDIS_TIMEOUT_MILLIS, UNIX_SECS_MAX,
+};
 use crate::log;
 use crate::metrics::Slot;
 
@@ -58,6 +61,8 @@ pub enum Cmd {
     Auth,
     Select,
     Role,
+    /// The run-id probe (`script::PROBE`): which Redis process this connection reaches.
+    Probe,
     Load,
     /// Redis Cluster: the one-shot ASKING before a batch an `-ASK` sent here.
     Asking,
@@ -95,7 +100,10 @@ pub struct Pending {
 pub enum Owned {
     Ok,
     Sha([u8; REDIS_SHA_BYTES_MAX], usize),
-    Pair(i64, i64),
+    /// A bulk too long for a SHA: the probe's process identity.
+    Run([u8; REDIS_RUN_BYTES_MAX], usize),
+    /// An integer array: the script's reply, shaped by `script::BatchReply`.
+    Array(IntArray),
     Integer(i64),
     Error(RedisErrorKind),
     /// `-MOVED` / `-ASK` with the node parsed (allocates: redirects are rare, never per request).
@@ -121,6 +129,8 @@ enum Refusal {
     NotACounter,
     /// Redis TIME outside the years 1970-9999: nothing a response may carry as `lastChanged`.
     BadTime,
+    /// One more increment would pass `i64::MAX` (`COUNTER_EXHAUSTED`): the counter is spent.
+    Exhausted,
 }
 
 impl Refusal {
@@ -130,6 +140,9 @@ impl Refusal {
             Refusal::ScriptError => "redis script call failed: answering that batch 503",
             Refusal::NotACounter => "redis returned a value that cannot be a counter (<= 0): answering that batch 503",
             Refusal::BadTime => "redis TIME outside years 1970-9999: answering that batch 503",
+            Refusal::Exhausted => {
+                "redis counter exhausted: one more would pass 9223372036854775807; answering that batch 503"
+            }
         }
     }
 }
@@ -152,14 +165,30 @@ pub struct Replies {
     highest: u64,
     /// The refusal last logged, so a run of them logs once; cleared by the next batch that gets values.
     refused: Option<Refusal>,
+    /// The connection's Redis process identity, for the skip's log line (set at each handshake).
+    run: Vec<u8>,
     worker: usize,
     stats: Slot,
 }
 
 impl Replies {
-    pub fn new(wait_replicas: u32, worker: usize, stats: Slot) -> Replies {
+    /// `start_above`: the mark every worker starts with (`--redis-start-above`).
+    pub fn new(wait_replicas: u32, start_above: u64, worker: usize, stats: Slot) -> Replies {
         let queue = VecDeque::with_capacity(REDIS_QUEUE_ENTRIES);
-        Replies { queue, wait_replicas, short: false, highest: 0, refused: None, worker, stats }
+        let run = Vec::with_capacity(REDIS_RUN_BYTES_MAX);
+        Replies { queue, wait_replicas, short: false, highest: start_above, refused: None, run, worker, stats }
+    }
+
+    /// The tripwire's mark: the highest value this worker handed out (or `--redis-start-above`). The script
+    /// lifts a counter that answers at or below it.
+    pub fn mark(&self) -> u64 {
+        self.highest
+    }
+
+    /// The Redis process this connection reaches, named in the skip's log line.
+    pub fn set_run(&mut self, run: &[u8]) {
+        self.run.clear();
+        self.run.extend_from_slice(run);
     }
 
     pub fn push(&mut self, cmd: Cmd, now: Instant) {
@@ -223,9 +252,15 @@ impl Replies {
     ) -> Result<After, Fault> {
         let fail = Done { batch, k, result: BatchResult::Failed };
         match reply {
-            Owned::Pair(value, seconds) => {
+            Owned::Array(items) => {
                 self.stats.redis_reply(now.saturating_duration_since(sent));
-                self.on_pair(batch, k, value, seconds, cluster, done);
+                match BatchReply::parse(items.as_slice(), k) {
+                    Some(reply) => self.on_values(batch, k, reply, cluster, done),
+                    None => {
+                        done.push(fail);
+                        self.refuse(batch, Refusal::NotACounter);
+                    }
+                }
                 Ok(After::Nothing)
             }
             Owned::Redirect(redirect) => {
@@ -242,6 +277,12 @@ impl Replies {
                 done.push(fail);
                 self.refuse(batch, Refusal::NoScript);
                 Ok(After::Reload)
+            }
+            Owned::Error(RedisErrorKind::Exhausted) => {
+                // The script checked before it wrote: nothing changed, the connection is in step.
+                done.push(fail);
+                self.refuse(batch, Refusal::Exhausted);
+                Ok(After::Nothing)
             }
             Owned::Error(RedisErrorKind::Other) => {
                 // The script raised an error: Redis answered this call and reads the next one as usual.
@@ -267,23 +308,15 @@ impl Replies {
         }
     }
 
-    /// A value pair: checked, then handed out, or held for the WAIT right behind it.
-    fn on_pair(
-        &mut self,
-        batch: BatchId,
-        k: usize,
-        value: i64,
-        seconds: i64,
-        cluster: &mut Cluster,
-        done: &mut Vec<Done>,
-    ) {
+    /// The script's values (`BatchReply::parse` checked `last >= k`, so `first >= 1`): the skip or lift it
+    /// made is counted and logged, then the values are handed out, or held for the WAIT right behind them.
+    fn on_values(&mut self, batch: BatchId, k: usize, reply: BatchReply, cluster: &mut Cluster, done: &mut Vec<Done>) {
         let fail = Done { batch, k, result: BatchResult::Failed };
-        // k >= 1, so `last >= k` means `first >= 1`: zero and negative values never leave.
-        let Some(last) = u64::try_from(value).ok().filter(|&last| last >= k as u64) else {
-            done.push(fail);
-            return self.refuse(batch, Refusal::NotACounter);
-        };
-        let Some(seconds) = u64::try_from(seconds).ok().filter(|&s| s <= UNIX_SECS_MAX) else {
+        if reply.skipped > 0 || reply.lifted > 0 {
+            self.skipped(&reply);
+        }
+        let (last, seconds) = (reply.last, reply.seconds);
+        let Some(seconds) = Some(seconds).filter(|&s| s <= UNIX_SECS_MAX) else {
             done.push(fail);
             return self.refuse(batch, Refusal::BadTime);
         };
@@ -329,6 +362,31 @@ impl Replies {
                     _ => Fault::Protocol,
                 })
             }
+        }
+    }
+
+    /// One log line per skip (a new Redis process) and per lift (an answer at or below this worker's mark).
+    fn skipped(&mut self, reply: &BatchReply) {
+        let run = String::from_utf8_lossy(&self.run);
+        if reply.skipped > 0 {
+            self.stats.redis_skip(reply.skipped);
+            log::warn(
+                "first write through this redis process: counter skipped ahead",
+                &[("worker", &self.worker), ("run", &run), ("gap", &reply.skipped), ("value", &reply.last)],
+            );
+        }
+        if reply.lifted > 0 {
+            self.stats.redis_lift(reply.lifted);
+            log::warn(
+                "redis answered at or below a value this worker handed out: counter lifted past it",
+                &[
+                    ("worker", &self.worker),
+                    ("run", &run),
+                    ("mark", &self.highest),
+                    ("lifted", &reply.lifted),
+                    ("value", &reply.last),
+                ],
+            );
         }
     }
 
@@ -428,11 +486,13 @@ pub fn own(reply: Reply<'_>, host: &str) -> Owned {
             buf[..sha.len()].copy_from_slice(sha);
             Owned::Sha(buf, sha.len())
         }
+        Reply::Bulk(Some(run)) if run.len() <= REDIS_RUN_BYTES_MAX => {
+            let mut buf = [0u8; REDIS_RUN_BYTES_MAX];
+            buf[..run.len()].copy_from_slice(run);
+            Owned::Run(buf, run.len())
+        }
         Reply::Integer(n) => Owned::Integer(n),
-        Reply::Array(items) => match items.as_pair() {
-            Some((a, b)) => Owned::Pair(a, b),
-            None => Owned::Other,
-        },
+        Reply::Array(items) => Owned::Array(items),
         _ => Owned::Other,
     }
 }

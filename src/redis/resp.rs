@@ -14,8 +14,9 @@ pub const LINE_BYTES_MAX: usize = 1024;
 /// a command we did not send, refused by its length prefix before it is buffered.
 pub const BULK_BYTES_MAX: usize = 512;
 
-/// Most items in an array reply. Our script returns exactly two (value, lastChanged seconds); the room to grow is
-/// cheap because items live in a fixed array inside the reply.
+/// Most items in an array reply. Our script returns two (value, lastChanged seconds) or five (the value in two
+/// parts, lastChanged seconds, the gap skipped, the values lifted past); the room to grow is cheap because items
+/// live in a fixed array inside the reply.
 pub const ARRAY_ITEMS_MAX: usize = 8;
 
 /// Most digits in an integer or a length, sign excluded: `i64::MAX` has 19 and Redis never pads with zeros, so a
@@ -32,9 +33,10 @@ pub const REPLY_BYTES_MAX: usize = {
     max(text_line, max(bulk, array))
 };
 
-// The replies we rely on must fit the limits: a SHA1 in hex, and our script's two-integer array.
-const _: () = assert!(BULK_BYTES_MAX >= 40);
-const _: () = assert!(ARRAY_ITEMS_MAX >= 2);
+// The replies we rely on must fit the limits: a SHA1 in hex, the run-id probe's two 40-digit ids, and our script's
+// five-integer array.
+const _: () = assert!(BULK_BYTES_MAX >= 81);
+const _: () = assert!(ARRAY_ITEMS_MAX >= 5);
 
 const fn max(a: usize, b: usize) -> usize {
     if a > b {
@@ -159,6 +161,8 @@ pub enum RedisErrorKind {
     /// Redis Cluster: a multi-key command during a slot migration, or a cluster that cannot serve the slot.
     TryAgain,
     ClusterDown,
+    /// Our script: one more increment would pass `i64::MAX`. Nothing was handed out; the counter is spent.
+    Exhausted,
     /// `ERR ...` and every other code.
     Other,
 }
@@ -177,6 +181,7 @@ pub fn error_kind(message: &[u8]) -> RedisErrorKind {
         b"NOREPLICAS" => RedisErrorKind::NoReplicas,
         b"MASTERDOWN" => RedisErrorKind::MasterDown,
         b"MOVED" => RedisErrorKind::Moved,
+        b"COUNTER_EXHAUSTED" => RedisErrorKind::Exhausted,
         b"ASK" => RedisErrorKind::Ask,
         b"TRYAGAIN" => RedisErrorKind::TryAgain,
         b"CLUSTERDOWN" => RedisErrorKind::ClusterDown,
@@ -652,6 +657,7 @@ mod tests {
             (b"ASKING", Other),
             (b"TRYAGAIN Multiple keys request during rehashing of slot", TryAgain),
             (b"CLUSTERDOWN The cluster is down", ClusterDown),
+            (b"COUNTER_EXHAUSTED past 9223372036854775807 script: 1f0e, on @user_script:5.", Exhausted),
             (b"NOSCRIPTS x", Other),
             (b"noscript No matching script.", Other),
             (b" NOSCRIPT", Other),

@@ -289,16 +289,18 @@ fn redis_ha_sentinel_password_right_one_works_wrong_one_is_503_and_logged() {
 }
 
 #[test]
-fn redis_ha_tripwire_refuses_values_already_handed_out_then_resumes_above_them() {
+fn redis_ha_restart_empty_skips_ahead_and_resumes_above_every_value_without_the_tripwire() {
     let _turn = serial();
     // No AOF and no replica: a restart empties the counter, the way a failover to a replica that lacked the
-    // increments, or a restore from an old file, would set it back.
+    // increments, or a restore from an old file, would set it back. The first write through the new process
+    // skips the gap, so the worker resumes above its mark at once and its tripwire (the last line of
+    // defence) never fires.
     let mut node = Redis::shipped(None, &["--appendonly", "no", "--min-replicas-to-write", "0"]);
     let url = format!("redis://127.0.0.1:{}", node.port);
     let server = Server::start_with(&["--backend", "redis", "--redis-url", &url, "--workers", "1"], &[]);
     wait_connected(&server);
     let values: Vec<u64> = (0..50).map(|_| get(&server, "/status").json()["counter"].as_u64().unwrap()).collect();
-    assert_eq!(values.last(), Some(&50));
+    let before = *values.last().unwrap();
     node.kill();
     node.spawn();
     let mut next = None;
@@ -308,9 +310,54 @@ fn redis_ha_tripwire_refuses_values_already_handed_out_then_resumes_above_them()
         r.status == 200
     });
     assert!(resumed, "never resumed:\n{}", server.log_text());
-    assert!(next.unwrap() > 50, "resumed above every value handed out, at {next:?}");
-    let trips = metric(&server, "counter_redis_tripwire_total");
-    assert!(trips >= 1, "tripwire metric");
-    let lines = server.log_text().matches("msg=\"tripwire:").count();
-    assert_eq!(lines as u64, trips, "one log line per occurrence");
+    assert!(next.unwrap() > before, "resumed above every value handed out, at {next:?}");
+    assert_eq!(metric(&server, "counter_redis_tripwire_total"), 0, "{}", server.log_text());
+    let skips = server.log_text().matches("counter skipped ahead").count();
+    assert_eq!(skips, 2, "one skip per Redis process: {}", server.log_text());
+}
+
+#[test]
+fn redis_ha_primary_and_acknowledging_replica_die_together_the_lagging_one_skips_ahead() {
+    let _turn = serial();
+    let mut cluster = Ha::start(2, 3, None);
+    let gap = ["--workers", "2", "--redis-skip-gap", "1000000"];
+    let pods: Vec<Server> = (0..3).map(|_| pod(&cluster, &gap, &[])).collect();
+    assert!(pods[0].log_text().contains("wait=1"), "N = 1 by default with Sentinels");
+    let addrs: Vec<SocketAddr> = pods.iter().map(|p| p.addr).collect();
+    let spec = LoadSpec { clients: 6, pipeline: 4, backoff: BACKOFF_AFTER_503, ..LoadSpec::default() };
+    let load = load::Load::start(&addrs, spec);
+    assert!(load.wait_for_200s(300, FAILOVER_DEADLINE), "no load before the lag");
+
+    // nodes[2] stops taking the stream (24 MB behind it so the increments stay in the primary's buffer);
+    // nodes[1] acknowledges every batch, so WAIT 1 is met and values keep flowing.
+    cluster.nodes[2].signal(libc::SIGSTOP);
+    let big = "x".repeat(100_000);
+    cluster.nodes[0].pipe(&(0..240).map(|i| format!("SET lag{i} {big}\n")).collect::<String>());
+    assert!(load.wait_for_200s(1000, FAILOVER_DEADLINE), "WAIT 1 not met by the up-to-date replica");
+    let acknowledged = cluster.nodes[1].counter();
+
+    // The primary and the acknowledging replica die together; the lagging one is all that is left.
+    cluster.nodes[0].kill();
+    cluster.nodes[1].kill();
+    cluster.nodes[2].signal(libc::SIGCONT);
+    let killed = Instant::now();
+    let promoted = || cluster.agreed_primary() == Some(2);
+    assert!(eventually(FAILOVER_DEADLINE, promoted), "the lagging replica was not promoted\n{}", cluster.logs());
+    let lagging = cluster.nodes[2].counter();
+    // min-replicas-to-write 1: the new primary writes once a replica is back (the dead one, resynced from it).
+    cluster.nodes[1].spawn();
+    assert!(load.wait_for_200s(300, FAILOVER_DEADLINE), "not serving after the failover");
+    let flowed = killed.elapsed();
+    let history = load.finish();
+    let report = history.check();
+    let skips: usize = pods.iter().map(|p| p.log_text().matches("counter skipped ahead").count()).sum();
+    let tripwires: u64 = pods.iter().map(|p| metric(p, "counter_redis_tripwire_total")).sum();
+    println!(
+        "primary + acknowledging replica killed: acknowledged {acknowledged}, the promoted replica had {lagging} \
+         ({} behind); {} violations, 200s again {flowed:?} after the kill, skips {skips}, tripwires {tripwires}",
+        acknowledged.saturating_sub(lagging),
+        report.violation_count()
+    );
+    report.assert_clean();
+    assert!(skips >= 2, "a skip on the first primary and one on the promoted replica");
 }

@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 use crate::redis::{assert_distinct, client, next_value};
 use crate::support::{eventually, get, Server, BIN};
 
-const NAME: &str = "redis-primary.counter.test";
+pub const NAME: &str = "redis-primary.counter.test";
 
 /// A redis-server bound to one loopback address; killed on drop.
-struct Node {
+pub struct Node {
     child: Child,
     host: &'static str,
     port: u16,
@@ -26,7 +26,7 @@ struct Node {
 }
 
 impl Node {
-    fn start(host: &'static str, port: u16, extra: &[&str]) -> Node {
+    pub fn start(host: &'static str, port: u16, extra: &[&str]) -> Node {
         let dir = std::env::temp_dir().join(format!("counter-failover-{}-{port}-{}", std::process::id(), host.len()));
         std::fs::create_dir_all(&dir).unwrap();
         let child = Command::new("redis-server")
@@ -43,12 +43,12 @@ impl Node {
         node
     }
 
-    fn cli(&self, args: &[&str]) -> String {
+    pub fn cli(&self, args: &[&str]) -> String {
         let out = Command::new("redis-cli").args(["-h", self.host, "-p", &self.port.to_string()]).args(args).output();
         String::from_utf8_lossy(&out.expect("redis-cli").stdout).to_string()
     }
 
-    fn info(&self, field: &str) -> Option<String> {
+    pub fn info(&self, field: &str) -> Option<String> {
         let info = self.cli(&["INFO", "replication"]);
         let line = info.lines().find(|l| l.starts_with(&format!("{field}:")))?;
         Some(line.split_once(':')?.1.trim().to_string())
@@ -64,7 +64,7 @@ impl Drop for Node {
 }
 
 /// A port free on both 127.0.0.1 and ::1.
-fn port_free_on_both() -> u16 {
+pub fn port_free_on_both() -> u16 {
     loop {
         let v4 = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = v4.local_addr().unwrap().port();
@@ -75,7 +75,7 @@ fn port_free_on_both() -> u16 {
 }
 
 /// The counter in its own mount namespace, with `hosts` bind-mounted over /etc/hosts.
-fn pod_behind_name(hosts: &str, port: u16) -> Server {
+pub fn pod_behind_name(hosts: &str, port: u16) -> Server {
     let url = format!("redis://{NAME}:{port}");
     let mut cmd = Command::new("unshare");
     cmd.args(["--mount", "--propagation", "private", "sh", "-c", "mount --bind \"$0\" /etc/hosts && exec \"$@\""])

@@ -61,7 +61,7 @@ fn at_call(nth: usize, action: impl Fn(&Command) -> Action + Send + 'static) -> 
 
 #[test]
 fn hostile_redis_wrong_reply_types_where_a_pair_is_expected() {
-    let replies: [&[u8]; 9] = [
+    let replies: [&[u8]; 10] = [
         b":5\r\n",
         b"+OK\r\n",
         b"$-1\r\n",
@@ -69,6 +69,7 @@ fn hostile_redis_wrong_reply_types_where_a_pair_is_expected() {
         b"$3\r\nabc\r\n",
         b"*2\r\n*1\r\n:1\r\n:2\r\n",
         b"*3\r\n:1\r\n:2\r\n:3\r\n",
+        b"*4\r\n:0\r\n:1000\r\n:1700000000\r\n:0\r\n", // neither the common nor the full shape
         b"-ERR Error running script: boom\r\n",
         b"%1\r\n", // not RESP2 at all
     ];
@@ -80,11 +81,12 @@ fn hostile_redis_wrong_reply_types_where_a_pair_is_expected() {
 
 #[test]
 fn hostile_redis_values_that_cannot_be_counters_and_times_out_of_range() {
-    let cases: [fn(&Command) -> Vec<u8>; 7] = [
+    let cases: [fn(&Command) -> Vec<u8>; 8] = [
         |_| pair(0, now_secs()),
         |_| pair(-5, now_secs()),
         |c| pair(c.batch_size().unwrap_or(1) as i64 - 1, now_secs()), // first value would be 0
-        |_| b"*2\r\n:99999999999999999999\r\n:1700000000\r\n".to_vec(), // past i64
+        |_| b"*5\r\n:0\r\n:99999999999999999999\r\n:1700000000\r\n:0\r\n:0\r\n".to_vec(), // past i64
+        |_| b"*5\r\n:9223372037\r\n:0\r\n:1700000000\r\n:0\r\n:0\r\n".to_vec(), // hi * 10^9 past i64
         |_| pair(1 << 40, 253_402_300_800),                           // year 10000
         |_| pair(1 << 40, -1),                                        // before 1970
         |_| pair(1 << 40, i64::MAX),
@@ -138,6 +140,7 @@ fn hostile_redis_stall_at_every_kind_of_command() {
     run(with_password, &[], stall_at("AUTH", 0), setup());
     run(with_db, &[], stall_at("SELECT", 0), setup());
     run(plain, &[], stall_at("SCRIPT LOAD", 0), setup());
+    run(plain, &[], stall_at("EVAL", 0), setup()); // the handshake's process-identity probe
     run(plain, &[], stall_at("EVALSHA", 5), hit);
     run(plain, &["--redis-wait-replicas", "1"], stall_at("WAIT", 5), Expect { fired: 1, some_503: true });
     // SCRIPT LOAD after a NOSCRIPT, behind batches in flight.

@@ -18,6 +18,7 @@ mod prometheus;
 mod redis;
 mod redis_link;
 mod shutdown;
+mod skip_ahead;
 #[path = "../support/mod.rs"]
 mod support;
 mod timeouts;

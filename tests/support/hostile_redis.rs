@@ -271,6 +271,11 @@ fn normal_reply(command: &Command, port: u16, shared: &Mutex<Shared>) -> Vec<u8>
             let n = command.args.get(1).map(|a| String::from_utf8_lossy(a).to_string()).unwrap_or_default();
             format!(":{n}\r\n").into_bytes()
         }
+        // The handshake's process-identity probe (`EVAL <probe> 0`): one process, for the server's life.
+        "EVAL" if command.args.get(2).map(Vec::as_slice) == Some(b"0") => {
+            let run = format!("{SHA}:{SHA}");
+            format!("${}\r\n{run}\r\n", run.len()).into_bytes()
+        }
         "EVALSHA" | "EVAL" => {
             let k = command.batch_size().unwrap_or(0) as i64;
             let mut sh = shared.lock().unwrap();
@@ -285,9 +290,11 @@ fn normal_reply(command: &Command, port: u16, shared: &Mutex<Shared>) -> Vec<u8>
     }
 }
 
-/// The script's reply shape: `*2 :value :seconds`.
+/// The script's reply for a value and a time, nothing skipped or lifted, in its full shape
+/// `*5 :hi :lo :seconds :0 :0` with value = hi * 10^9 + lo (`script::BatchReply`; hi is 0 below 2^53). The
+/// script sends `*2 :value :seconds` for this case; the link takes either.
 pub fn pair(value: i64, seconds: i64) -> Vec<u8> {
-    format!("*2\r\n:{value}\r\n:{seconds}\r\n").into_bytes()
+    format!("*5\r\n:0\r\n:{value}\r\n:{seconds}\r\n:0\r\n:0\r\n").into_bytes()
 }
 
 pub fn now_secs() -> i64 {
