@@ -18,15 +18,10 @@ pub fn scenarios() -> Vec<Scenario> {
             name: "redis-older-snapshot-and-pod-restart",
             needs: Needs::Nothing,
             run: older_snapshot,
-            pending: Some("issue 22"),
+            pending: None,
         },
         Scenario { name: "redis-script-flush-storm", needs: Needs::Nothing, run: script_flush_storm, pending: None },
-        Scenario {
-            name: "redis-counter-key-tampered",
-            needs: Needs::Nothing,
-            run: key_tampered,
-            pending: Some("issues 21, 22"),
-        },
+        Scenario { name: "redis-counter-key-tampered", needs: Needs::Nothing, run: key_tampered, pending: None },
         Scenario {
             name: "redis-paused-past-round-trip-timeout",
             needs: Needs::Nothing,
