@@ -13,7 +13,11 @@
 #      spreads softly over nodes and leaves its replica count to the
 #      autoscaler; in memory mode exactly one replica and neither of them,
 #      and durable: the state file on a mounted PersistentVolumeClaim,
-#      strategy Recreate, fsGroup 65534, read-only root file system.
+#      strategy Recreate, fsGroup 65534, read-only root file system;
+#   5. only the counter is public: the Ingress routes exactly /status and
+#      /statusV2 (pathType Exact) to the counter Service's `http` port, and
+#      the ServiceMonitor (deploy/prometheus/servicemonitor.yaml) scrapes
+#      /metrics through that Service, which the Ingress does not route.
 # Both files are rendered from deploy/k8s/ (scripts/render-k8s.sh --check
 # proves they are fresh).
 # What only a k3s node can show (the pod starting under the restricted Pod
@@ -159,6 +163,48 @@ else:
         fail("memory mode: the root file system must stay read-only")
     print(f"ok  memory mode: one replica, no autoscaler, no PodDisruptionBudget; STATE_FILE {state_file} on "
           f"PersistentVolumeClaim {sorted(volumes.values())}, Recreate, fsGroup 65534, read-only root")
+PY2
+
+step "only the counter is public: Ingress paths, Service, ServiceMonitor"
+"$VENV/bin/python" - "$MANIFEST" deploy/prometheus/servicemonitor.yaml <<'PY2'
+import sys, yaml
+
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+fail = lambda msg: sys.exit(f"{sys.argv[1]}: {msg}")
+public = {"/status", "/statusV2"}
+ingresses = [d for d in docs if d["kind"] == "Ingress"]
+if len(ingresses) != 1:
+    fail(f"expected one Ingress, found {len(ingresses)}")
+spec = ingresses[0]["spec"]
+if "defaultBackend" in spec:
+    fail("the Ingress has a defaultBackend: every path would be public")
+paths = [(p.get("path"), p["pathType"], p["backend"]) for r in spec["rules"] for p in r["http"]["paths"]]
+for path, kind, backend in paths:
+    if path not in public or kind != "Exact":
+        fail(f"the Ingress routes {path!r} ({kind}); only {sorted(public)} with pathType Exact may be public")
+    if backend.get("service", {}).get("name") != "counter" or backend["service"]["port"].get("name") != "http":
+        fail(f"the Ingress sends {path} to {backend}, not the counter Service's http port")
+if {p for p, _, _ in paths} != public:
+    fail(f"the Ingress routes {sorted(p for p, _, _ in paths)}, expected {sorted(public)}")
+[service] = [d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == "counter"]
+ports = {p["name"]: p for p in service["spec"]["ports"]}
+[deploy] = [d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "counter"]
+[container] = [c for c in deploy["spec"]["template"]["spec"]["containers"] if c["name"] == "counter"]
+if ports.get("http", {}).get("targetPort") not in [p.get("name") for p in container["ports"]]:
+    fail(f"the counter Service's http port {ports.get('http')} does not reach a named container port")
+for probe in ("livenessProbe", "readinessProbe"):
+    path = container.get(probe, {}).get("httpGet", {}).get("path")
+    if path in public:
+        fail(f"{probe} uses {path}, which counts: probes must use /health or /ready")
+[monitor] = [d for d in yaml.safe_load_all(open(sys.argv[2])) if d and d["kind"] == "ServiceMonitor"]
+labels = service["metadata"].get("labels", {})
+if not monitor["spec"]["selector"]["matchLabels"].items() <= labels.items():
+    fail(f"the ServiceMonitor selects {monitor['spec']['selector']}, not the counter Service {labels}")
+for endpoint in monitor["spec"]["endpoints"]:
+    if endpoint.get("port") not in ports or endpoint.get("path") != "/metrics":
+        fail(f"the ServiceMonitor scrapes {endpoint}, expected /metrics on a port of the counter Service")
+print(f"ok  public through the Ingress: {sorted(public)} (Exact); /metrics scraped in-cluster on Service port "
+      f"{monitor['spec']['endpoints'][0]['port']}, probes on {[container[p]['httpGet']['path'] for p in ('livenessProbe', 'readinessProbe') if p in container]}")
 PY2
 
 step "all Kubernetes checks passed"
