@@ -30,7 +30,10 @@ return (string.match(s, 'run_id:(%x+)') or '') .. ':' .. (string.match(s, 'maste
 /// 2. **Lift**: a last value below the floor (Redis lost increments this worker saw, or the key was deleted)
 ///    sets the counter to floor + gap, so this worker's values are above its mark at once.
 /// 3. lastChanged from Redis TIME, kept monotonic (a clock step back, or a failover to a host with a slower
-///    clock, never makes a later value look older).
+///    clock, never makes a later value look older). Only a second inside 1970–9999 (≤ 253402300799) is ever
+///    stored or taken from the key: an out-of-range TIME is returned as it is (the link fails that batch) but
+///    never stored, and a stored one out of range (tampered with) is ignored, so one bogus second cannot
+///    poison later batches.
 ///
 /// Exact to `i64::MAX`: Lua numbers are doubles, exact only below 2^53, so past it the value is compared as a
 /// decimal string and returned split. Reply: `{value, seconds}` in the common case (below 2^53, nothing
@@ -74,8 +77,9 @@ if below then
   exact = n < 9007199254740992
 end
 local now = tonumber(redis.call('TIME')[1])
-local last = tonumber(redis.call('GET', KEYS[2]) or '0')
-if now > last then redis.call('SET', KEYS[2], now) else now = last end
+local last = tonumber(redis.call('GET', KEYS[2]) or '0') or 0
+if last > 253402300799 or last < 0 then last = 0 end
+if now > last and now <= 253402300799 then redis.call('SET', KEYS[2], now) elseif now <= 253402300799 then now = last end
 if exact and skipped == 0 and lifted == 0 then return {n, now} end
 if exact then return {0, n, now, skipped, lifted} end
 local s = redis.call('GET', KEYS[1])

@@ -127,3 +127,22 @@ fn redis_link_key_replaced_by_another_type_then_deleted_never_repeats_or_hangs()
     assert!(logs(&pods).contains("counter lifted past it"), "the deleted key was lifted past the marks");
     finish("key replaced by a hash, then deleted", load, started);
 }
+
+/// A last-changed second out of range in Redis (a bogus TIME stored by an older script, or tampering) is
+/// ignored, not rendered and not kept: /status answers 200 with today's second, and the key is repaired.
+#[test]
+fn redis_link_stored_second_past_year_9999_does_not_poison_later_batches() {
+    let redis = Redis::start(&[]);
+    let server = pod(&redis, &["--workers", "1"]);
+    let mut admin = Admin::connect(&redis);
+    assert_eq!(admin.call(&["SET", "{counter}:ts", "999999999999"]), "+OK");
+    for _ in 0..3 {
+        let r = crate::support::get(&server, "/status");
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let json: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        let changed = json["lastChanged"].as_str().unwrap_or_default().to_string();
+        assert!(changed.starts_with("20") && changed.ends_with('Z'), "a real second: {changed}");
+    }
+    let stored: u64 = admin.call(&["GET", "{counter}:ts"]).parse().unwrap();
+    assert!(stored <= 253_402_300_799, "the bogus second is replaced: {stored}");
+}
