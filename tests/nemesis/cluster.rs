@@ -57,10 +57,17 @@ fn migrate(cluster: &RedisCluster, from: usize, to: usize, ctx: &mut Ctx) -> Res
     ok(source.cli(&["CLUSTER", "SETSLOT", &slot, "MIGRATING", &target_id]), "MIGRATING")?;
     ctx.sleep(0, 500);
     let port = target.port.to_string();
-    let migrate = ["MIGRATE", "127.0.0.1", &port, "", "0", "5000", "KEYS", "{counter}:n", "{counter}:ts"];
-    let reply = source.cli(&migrate);
-    if reply != "OK" && reply != "NOKEY" {
-        return Err(format!("MIGRATE: {reply}"));
+    // Every key the slot holds (the counter, its second, the process identity: whatever the script keeps), as
+    // redis-cli --cluster reshard moves them: asked for by slot, not named here.
+    let listed = source.cli(&["CLUSTER", "GETKEYSINSLOT", &slot, "100"]);
+    let keys: Vec<&str> = listed.lines().map(str::trim).filter(|k| !k.is_empty()).collect();
+    if !keys.is_empty() {
+        let mut migrate = vec!["MIGRATE", "127.0.0.1", &port, "", "0", "5000", "KEYS"];
+        migrate.extend(keys.iter().copied());
+        let reply = source.cli(&migrate);
+        if reply != "OK" && reply != "NOKEY" {
+            return Err(format!("MIGRATE: {reply}"));
+        }
     }
     ctx.sleep(0, 1000);
     for node in &cluster.nodes {
