@@ -6,10 +6,9 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::redis::Redis;
 use crate::support::history::{History, Outcome};
 use crate::support::load::{Load, LoadSpec};
 use crate::support::{eventually, get, Server};
@@ -21,70 +20,10 @@ const FLOW_DEADLINE: Duration = Duration::from_secs(10);
 const GAP: u64 = 1_000_000;
 
 /// A redis-server on 127.0.0.1 that can be killed and started again on the same port and directory (so it
-/// loads the `dump.rdb` left there); killed on drop.
-struct Node {
-    child: Option<Child>,
-    port: u16,
-    dir: PathBuf,
-    args: Vec<String>,
-}
-
-impl Node {
-    fn start(tag: &str, extra: &[&str]) -> Node {
-        let port = crate::redis::free_port();
-        let dir = std::env::temp_dir().join(format!("counter-skip-{tag}-{}-{port}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut args: Vec<String> =
-            ["--bind", "127.0.0.1", "--port", &port.to_string(), "--dir", dir.to_str().unwrap()]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
-        // No automatic snapshots and no AOF: the only file is the one the test asks for (SAVE).
-        args.extend(["--save", "", "--appendonly", "no", "--repl-diskless-sync-delay", "0"].map(String::from));
-        args.extend(extra.iter().map(|s| s.to_string()));
-        let mut node = Node { child: None, port, dir, args };
-        node.spawn();
-        node
-    }
-
-    fn spawn(&mut self) {
-        let child = Command::new("redis-server")
-            .args(&self.args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server is installed (make test / .ci/run install it)");
-        self.child = Some(child);
-        assert!(eventually(Duration::from_secs(10), || self.cli(&["PING"]).trim() == "PONG"), "redis {}", self.port);
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill(); // SIGKILL: nothing written on the way out
-            let _ = child.wait();
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new("redis-cli").args(["-h", "127.0.0.1", "-p", &self.port.to_string()]).args(args).output();
-        String::from_utf8_lossy(&out.expect("redis-cli").stdout).to_string()
-    }
-
-    fn counter(&self) -> u64 {
-        self.cli(&["GET", "{counter}:n"]).trim().parse().unwrap_or(0)
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        self.kill();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+/// loads the `dump.rdb` left there), with no automatic snapshots and no AOF: the only file is the one the test
+/// asks for (SAVE).
+fn node() -> Redis {
+    Redis::start(&["--appendonly", "no", "--repl-diskless-sync-delay", "0"])
 }
 
 /// A counter process with `workers` workers on `url`; waits until every link is connected when `ready`.
@@ -140,7 +79,7 @@ const TRIPWIRE: &str = "tripwire";
 /// Restart from an older snapshot: SAVE under load, more load, SIGKILL, (optionally one pod restarted while
 /// Redis is down), Redis started again from the dump. Returns the history and the time to the first value.
 fn restart_from_older_snapshot(restart_a_pod: bool) {
-    let mut redis = Node::start(if restart_a_pod { "snap-pod" } else { "snap" }, &[]);
+    let mut redis = node();
     let url = redis.url();
     let mut pods: Vec<Server> = (0..3).map(|_| pod(&url, 2, &[], true)).collect();
     let addrs: Vec<SocketAddr> = pods.iter().map(|p| p.addr).collect();
@@ -209,7 +148,7 @@ fn redis_skip_restart_from_an_older_snapshot_flows_again_without_the_tripwire() 
 /// process, advance the counter by exactly one gap plus the values served.
 #[test]
 fn redis_skip_once_per_process_for_three_pods_of_two_workers() {
-    let mut redis = Node::start("once", &[]);
+    let mut redis = node();
     let url = redis.url();
     redis.cli(&["SET", "{counter}:n", "5000"]);
     let pods: Vec<Server> = (0..3).map(|_| pod(&url, 2, &[], true)).collect();
@@ -252,7 +191,7 @@ fn serve_on_every_worker(pods: &[Server]) -> u64 {
 /// values above its mark at once; values keep flowing and nothing repeats.
 #[test]
 fn redis_skip_deleted_key_on_the_same_process_lifts_past_every_mark() {
-    let redis = Node::start("deleted", &[]);
+    let redis = node();
     let url = redis.url();
     let pods: Vec<Server> = (0..3).map(|_| pod(&url, 2, &[], true)).collect();
     let addrs: Vec<SocketAddr> = pods.iter().map(|p| p.addr).collect();
@@ -281,7 +220,7 @@ fn redis_skip_deleted_key_on_the_same_process_lifts_past_every_mark() {
 /// never moved back.
 #[test]
 fn redis_skip_start_above_raises_and_never_moves_back() {
-    let redis = Node::start("above", &[]);
+    let redis = node();
     let url = redis.url();
     let high = pod(&url, 1, &["--redis-start-above", "7000000000"], true);
     let first = crate::redis::next_value(&high);
@@ -297,7 +236,7 @@ fn redis_skip_start_above_raises_and_never_moves_back() {
 /// keeps answering.
 #[test]
 fn redis_skip_near_i64_max_hands_out_exact_values_then_answers_503() {
-    let redis = Node::start("max", &[]);
+    let redis = node();
     let url = redis.url();
     // Past 2^53: consecutive values, exactly (the old script rounded 2^53 + 1 down to 2^53).
     redis.cli(&["SET", "{counter}:n", &(9_007_199_254_740_990u64 - GAP).to_string()]);
@@ -369,7 +308,7 @@ fn old_pod_calls(port: u16, calls: usize, k: usize) -> Vec<u64> {
 /// moves the old pods along too; the old pods never touch the run key.
 #[test]
 fn redis_skip_rolling_update_old_and_new_pods_side_by_side() {
-    let redis = Node::start("rolling", &[]);
+    let redis = node();
     let url = redis.url();
     let before: Vec<u64> = old_pod_calls(redis.port, 50, 4);
     let new = pod(&url, 2, &[], true);
