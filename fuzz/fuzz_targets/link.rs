@@ -1,10 +1,11 @@
 //! Fuzzes the whole Redis link under `server::batches::Batches` with arbitrary reply bytes, over a real loopback
-//! socket: the harness plays Redis (it answers SCRIPT LOAD, then writes the fuzz bytes as the replies to the
+//! socket: the harness plays Redis (it answers the handshake's probe and SCRIPT LOAD, then writes the fuzz bytes as the replies to the
 //! batches in flight, then resets the connection), and checks on every input:
 //! - every request gets exactly one answer, with its own count, and every batch's members are answered;
 //! - a value handed out came from the reply to that request's own batch: the reply at the batch's position is
-//!   a value pair `(last, seconds)` the link may accept (last >= k, seconds within 1970-9999; with WAIT, its
-//!   WAIT reply an integer >= 1), and the member gets `last - k + 1 + (requests before it in the batch)`;
+//!   a script reply (`{last, seconds}` or `{hi, lo, seconds, skipped, lifted}`) the link may accept (last >= k,
+//!   seconds within 1970-9999; with WAIT, its WAIT reply an integer >= 1), and the member gets
+//!   `last - k + 1 + (requests before it in the batch)`;
 //! - no value is handed out twice.
 //!
 //! Positions: the link writes every batch's command(s) before the harness writes any reply, so batch i's script
@@ -34,7 +35,11 @@ use libfuzzer_sys::fuzz_target;
 use mio::{Events, Poll, Token};
 
 const LINK: Token = Token(0);
-const SHA_REPLY: &[u8] = b"$40\r\n0123456789abcdef0123456789abcdef01234567\r\n";
+/// The handshake's answers, in the order the link asks: the process-identity probe (`run_id:master_replid`),
+/// then SCRIPT LOAD's SHA.
+const HANDSHAKE_REPLIES: &[u8] =
+    b"$81\r\n0123456789abcdef0123456789abcdef01234567:0123456789abcdef0123456789abcdef01234567\r\n\
+$40\r\n0123456789abcdef0123456789abcdef01234567\r\n";
 /// How long an input may take before the harness calls it a hang (the link's own deadlines are 1 s).
 const PATIENCE: Duration = Duration::from_secs(5);
 
@@ -101,7 +106,7 @@ fn run(listener: &TcpListener, batches: &[Batch], wait: bool, replies: &[u8]) {
     let mut link = Batches::new(target, LINK, 0, metrics.slot(0));
     link.maintain(Instant::now(), poll.registry());
     let mut redis = accept(listener);
-    redis.write_all(SHA_REPLY).unwrap();
+    redis.write_all(HANDSHAKE_REPLIES).unwrap();
     let deadline = Instant::now() + PATIENCE;
     let mut events = Events::with_capacity(16);
     while !link.can_send() {
@@ -115,7 +120,7 @@ fn run(listener: &TcpListener, batches: &[Batch], wait: bool, replies: &[u8]) {
         link.send_batch(&mut waiting, take, Instant::now(), poll.registry());
     }
     let _ = redis.write_all(replies); // fits the socket buffer (<= 8 KiB); the link may have reset already
-    // Let the link read everything that arrived, then reset: whatever is still unanswered fails.
+                                      // Let the link read everything that arrived, then reset: whatever is still unanswered fails.
     for _ in 0..4 {
         turn(&mut poll, &mut events, &mut link, Duration::ZERO);
     }
@@ -202,7 +207,15 @@ fn reply_list(bytes: &[u8]) -> Vec<Reply<'_>> {
 /// The first value batch `k` may hand out given its replies, if any.
 fn allowed_first(script: Option<&Reply<'_>>, wait: Option<Option<&Reply<'_>>>, k: usize) -> Option<u64> {
     let Some(Reply::Array(items)) = script else { return None };
-    let (last, seconds) = items.as_pair()?;
+    // The script's two reply shapes (src/redis/script.rs): `{last, seconds}`, or `{hi, lo, seconds, skipped,
+    // lifted}` with last = hi * 10^9 + lo, every figure non-negative.
+    let (last, seconds) = match *items.as_slice() {
+        [last, seconds] => (last, seconds),
+        [hi, lo, seconds, skipped, lifted] if skipped >= 0 && lifted >= 0 => {
+            (hi.checked_mul(1_000_000_000)?.checked_add(lo)?, seconds)
+        }
+        _ => return None,
+    };
     let last = u64::try_from(last).ok().filter(|&l| l >= k as u64)?;
     u64::try_from(seconds).ok().filter(|&s| s <= UNIX_SECS_MAX)?;
     match wait {
